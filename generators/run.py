@@ -1,0 +1,261 @@
+"""A generation run: problems → prompts → teacher → trace rows → shards.
+
+Read top to bottom, `main` is the whole data flow. Everything that can be
+wrong with the input is checked before the run directory is touched; after
+that, rows are written as they complete and the run can be killed at any
+moment and resumed by running the same command again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from factory import manifest as manifest_io
+from factory.errors import InputError
+from factory.progress import Progress, fmt_duration
+from factory.shards import ShardWriter, read_columns, shard_paths
+from generators.config import GenerateConfig
+from generators.problems import FieldMap, ProblemSet, load_problems
+from generators.prompts import PromptTemplate, load_templates, render_prompt
+from generators.sampling import Request, SamplingSpec, derive_seed
+from generators.traces import TRACE_COLUMNS, make_row, trace_schema
+
+TRACES_DIR = "traces"
+LOCK = ".lock"
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    expected: int                    # (problem, sample) pairs asked for
+    already_done: int                # found on disk at start
+    generated: int                   # written by this invocation
+    rows: int                        # rows on disk now
+    shards: int
+    finish_reasons: dict = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_seconds: float = 0.0
+    backend_stats: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        lines = [
+            f"run directory      {self.out}",
+            f"pairs asked for    {self.expected:,}",
+            f"already on disk    {self.already_done:,}",
+            f"generated now      {self.generated:,}",
+            f"rows on disk       {self.rows:,} in {self.shards} shard(s)",
+            "finish reasons     " + (", ".join(f"{k}: {v:,}" for k, v in sorted(self.finish_reasons.items())) or "-"),
+            f"prompt tokens      {self.prompt_tokens:,}",
+            f"completion tokens  {self.completion_tokens:,}",
+            f"wall time          {fmt_duration(self.wall_seconds)}",
+        ]
+        if self.backend_stats:
+            lines.append(f"backend            {self.backend_stats}")
+        return "\n".join(lines)
+
+
+def load_tokenizer(name: str):
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as e:
+        raise InputError(f"cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
+
+
+def make_backend(config: GenerateConfig):
+    if config.endpoints:
+        from generators.farm import FarmBackend, FarmOptions
+
+        backend = FarmBackend(config.teacher, FarmOptions(
+            endpoints=config.endpoints, served_model=config.served_model,
+            max_in_flight=config.max_in_flight, request_timeout=config.request_timeout,
+            max_attempts=config.max_attempts, dead_grace=config.dead_grace))
+        backend.preflight()
+        return backend
+    from generators.engine import EngineBackend, EngineOptions
+
+    return EngineBackend(config.teacher, EngineOptions(
+        tensor_parallel_size=config.tensor_parallel_size, pipeline_parallel_size=config.pipeline_parallel_size,
+        max_model_len=config.max_model_len, gpu_memory_utilization=config.gpu_memory_utilization,
+        dtype=config.dtype, max_num_seqs=config.max_num_seqs, enforce_eager=config.enforce_eager,
+        extra=config.engine_extra), tokenizer=config.tokenizer, max_pending=config.max_pending)
+
+
+def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
+    table = read_columns(traces_dir, ["problem_id", "sample"])
+    if table is None:
+        return set()
+    return set(zip(table.column("problem_id").to_pylist(), table.column("sample").to_pylist()))
+
+
+def pending_requests(problems: ProblemSet, samples: int, done: set, templates: dict[str, PromptTemplate],
+                     tokenizer, run_seed: int) -> Iterator[tuple[Request, dict, str]]:
+    """(request, problem row, user prompt) for every pair not yet on disk.
+
+    Lazy: prompts are rendered and tokenised as the backend asks for work,
+    and a problem's samples are adjacent so the engine's prefix cache hits.
+    """
+    for problem in problems.rows:
+        todo = [s for s in range(samples) if (problem["problem_id"], s) not in done]
+        if not todo:
+            continue
+        user = templates[problem["domain"]].user_message(problem["problem"])
+        text = render_prompt(tokenizer, user)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        for s in todo:
+            yield Request(problem_id=problem["problem_id"], sample=s, prompt_text=text, prompt_token_ids=ids,
+                          seed=derive_seed(run_seed, problem["problem_id"], s)), problem, user
+
+
+def _lock(out: Path):
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(f"{out} is being written by another generate process; wait for it or "
+                         "choose another --out") from None
+    return fd
+
+
+def _config_record(config: GenerateConfig) -> dict:
+    from generators.farm import redact
+
+    record = dataclasses.asdict(config)
+    record["out"] = str(config.out)
+    record["templates"] = str(config.templates) if config.templates else None
+    record["endpoints"] = [redact(u) for u in config.endpoints]
+    return record
+
+
+class _Terminate(BaseException):
+    pass
+
+
+def _raise_terminate(signum, frame):
+    raise _Terminate()
+
+
+def main(config: GenerateConfig, backend=None) -> RunSummary:
+    """Run (or resume) generation. `backend` may be passed in to share an
+    engine (tests, benchmarks); otherwise one is built from `config`."""
+    t0 = time.monotonic()
+    # 1. Everything that can be wrong with the input, before touching disk.
+    problems = load_problems(config.problems, fields=FieldMap(config.problem_field, config.answer_field,
+                                                              config.id_field),
+                             reserved=TRACE_COLUMNS, limit=config.limit, split=config.split,
+                             subset=config.subset)
+    templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
+    tokenizer = load_tokenizer(config.tokenizer or config.teacher)
+    import hashlib
+
+    identity = {**config.identity(),
+                "templates": {d: t.sha256 for d, t in templates.items()},
+                "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
+    out = config.out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    old = manifest_io.load(out) if out.exists() else None
+    traces_dir = out / TRACES_DIR
+    if old is None and shard_paths(traces_dir):
+        raise InputError(f"{out}: holds trace shards but no manifest.json; choose another --out")
+    manifest_io.check_identity(out, old, identity)
+    if backend is None:
+        backend = make_backend(config)
+
+    # 2. Claim the run directory and see what is already done.
+    out.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock(out)
+    done = done_keys(traces_dir)
+    expected = len(problems) * config.samples
+    wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
+    already = len(done & wanted)
+    manifest = old or {"format": manifest_io.FORMAT, "created": manifest_io.now_iso(), "runs": []}
+    manifest.update(
+        status="running", identity=identity, config=_config_record(config), backend=backend.describe(),
+        templates={d: {"path": t.path, "sha256": t.sha256, "text": t.text} for d, t in templates.items()},
+        versions=manifest_io.package_versions(),
+        problems={"source": config.problems, "count": len(problems), "samples": config.samples,
+                  "expected_pairs": expected})
+    invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": already}
+    manifest["runs"].append(invocation)
+    manifest_io.write(out, manifest)
+
+    # 3. Generate; every completion becomes a row, rows become shards.
+    spec = SamplingSpec(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens)
+    writer = ShardWriter(traces_dir, trace_schema(problems.extra_schema), max_rows=config.shard_rows,
+                         max_bytes=config.shard_mb << 20, flush_seconds=config.flush_seconds)
+    context: dict[tuple[str, int], tuple[dict, str]] = {}
+
+    def requests():
+        for req, problem, user in pending_requests(problems, config.samples, done, templates, tokenizer,
+                                                   config.seed):
+            context[req.key] = (problem, user)
+            yield req
+
+    progress = Progress(expected - already)
+    previous = signal.signal(signal.SIGTERM, _raise_terminate) if _main_thread() else None
+    generated = 0
+    try:
+        for c in backend.generate(requests(), spec):
+            problem, user = context.pop(c.request.key)
+            writer.add(make_row(problem, user, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
+                                prompt_tokens=len(c.request.prompt_token_ids),
+                                completion_tokens=c.completion_tokens, teacher=config.teacher,
+                                temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
+                                seed=c.request.seed))
+            writer.flush_if_due()
+            generated += 1
+            progress.update(1, c.completion_tokens)
+    except _Terminate:
+        raise KeyboardInterrupt from None
+    finally:
+        # Completed rows are whole traces: keep them even when interrupted.
+        writer.close()
+        progress.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        invocation["generated"] = writer.written_rows
+
+    # 4. Count what is on disk and close the run.
+    summary = summarize(out, expected=expected, already=already, generated=generated,
+                        wall=time.monotonic() - t0, backend_stats=getattr(backend, "stats", {}))
+    missing = len(wanted - done_keys(traces_dir))
+    manifest.update(status="complete" if missing == 0 else "incomplete",
+                    counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": missing,
+                            "finish_reasons": summary.finish_reasons, "prompt_tokens": summary.prompt_tokens,
+                            "completion_tokens": summary.completion_tokens})
+    invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
+    manifest_io.write(out, manifest)
+    os.close(lock_fd)
+    return summary
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def summarize(out: Path, *, expected: int, already: int, generated: int, wall: float,
+              backend_stats: dict) -> RunSummary:
+    traces_dir = out / TRACES_DIR
+    table = read_columns(traces_dir, ["finish_reason", "prompt_tokens", "completion_tokens"])
+    summary = RunSummary(out=out, expected=expected, already_done=already, generated=generated,
+                         rows=0 if table is None else table.num_rows, shards=len(shard_paths(traces_dir)),
+                         wall_seconds=wall, backend_stats=backend_stats)
+    if table is not None:
+        summary.finish_reasons = dict(Counter(table.column("finish_reason").to_pylist()))
+        summary.prompt_tokens = int(sum(v or 0 for v in table.column("prompt_tokens").to_pylist()))
+        summary.completion_tokens = int(sum(v or 0 for v in table.column("completion_tokens").to_pylist()))
+    return summary
