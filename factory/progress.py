@@ -31,6 +31,7 @@ class Progress:
         self.tokens = 0
         self.start = time.monotonic()
         self._last = 0.0
+        self._drawn = -1  # `done` at the last draw
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._every = tty_every if self._tty else log_every
 
@@ -53,6 +54,7 @@ class Progress:
                 f"{tok_rate:,.0f} tok/s | elapsed {fmt_duration(elapsed)} | ETA {eta_s}")
 
     def _draw(self) -> None:
+        self._drawn = self.done
         if self._tty:
             self.stream.write("\r\033[K" + self.line())
         else:
@@ -60,7 +62,8 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        self._draw()
+        if self._drawn != self.done:
+            self._draw()
         if self._tty:
             self.stream.write("\n")
             self.stream.flush()

@@ -73,6 +73,12 @@ class EngineBackend:
             llm = LLM(model=model, **kw)
         self.llm = llm
 
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        core = getattr(self.llm.llm_engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, **self.options.llm_kwargs()}
 

@@ -98,6 +98,9 @@ class FarmBackend:
         key = os.environ.get(self.options.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def close(self) -> None:
+        pass
+
     def describe(self) -> dict:
         return {"backend": self.name, "endpoints": [redact(u) for u in self.urls], "served_model": self.model,
                 "max_in_flight": self.options.max_in_flight, "request_timeout": self.options.request_timeout}

@@ -170,8 +170,20 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
     if old is None and shard_paths(traces_dir):
         raise InputError(f"{out}: holds trace shards but no manifest.json; choose another --out")
     manifest_io.check_identity(out, old, identity)
-    if backend is None:
+    owned = backend is None
+    if owned:
         backend = make_backend(config)
+    try:
+        return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
+    finally:
+        if owned:
+            backend.close()
+
+
+def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[str, PromptTemplate],
+         tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
+    out = config.out
+    traces_dir = out / TRACES_DIR
 
     # 2. Claim the run directory and see what is already done.
     out.mkdir(parents=True, exist_ok=True)

