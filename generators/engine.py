@@ -91,6 +91,12 @@ class EngineBackend:
             llm = LLM(model=model, **kw)
         self.llm = llm
 
+    @property
+    def context_length(self) -> int:
+        """Prompt + completion tokens the engine allows; generation stops there
+        with finish reason "length" even when max_tokens asks for more."""
+        return self.llm.llm_engine.model_config.max_model_len
+
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""
         core = getattr(self.llm.llm_engine, "engine_core", None)

@@ -92,11 +92,17 @@ class FarmBackend:
             raise InputError("--endpoints: the same endpoint is listed twice")
         self.model = options.served_model
         self.reachable: list[str] = []
+        self.context_lengths: dict[str, int] = {}
         self.stats: dict[str, dict] = {}
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.options.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    @property
+    def context_length(self) -> int | None:
+        """The smallest context any endpoint reported (vLLM reports max_model_len)."""
+        return min(self.context_lengths.values()) if self.context_lengths else None
 
     def close(self) -> None:
         pass
@@ -114,7 +120,11 @@ class FarmBackend:
             try:
                 r = httpx.get(url + "/models", headers=self._headers(), timeout=self.options.connect_timeout)
                 r.raise_for_status()
-                models_seen[url] = [m["id"] for m in r.json().get("data", [])]
+                data = r.json().get("data", [])
+                models_seen[url] = [m["id"] for m in data]
+                lengths = [m["max_model_len"] for m in data if isinstance(m.get("max_model_len"), int)]
+                if lengths:
+                    self.context_lengths[url] = min(lengths)
                 self.reachable.append(url)
             except Exception as e:
                 problems.append(f"  {redact(url)}: {type(e).__name__}: {e}")
@@ -202,10 +212,14 @@ class FarmBackend:
                 finished.set()
 
         async def feeder():
-            for req in requests:
-                await slots.acquire()
-                await work.put(_Item(req))
-                counts["fed"] += 1
+            try:
+                for req in requests:  # renders and tokenises lazily; may raise InputError
+                    await slots.acquire()
+                    await work.put(_Item(req))
+                    counts["fed"] += 1
+            except Exception as e:
+                fail(e)
+                return
             counts["fed_all"] = True
             check_finished()
 
@@ -249,7 +263,13 @@ class FarmBackend:
 
         async def call(ep: _Endpoint, item: _Item) -> None:
             req = item.request
-            body = {"model": self.model, "prompt": req.prompt_token_ids, "max_tokens": spec.max_tokens,
+            # A server refuses prompt + max_tokens beyond its context, where the
+            # in-process engine simply stops at the limit ("length"); ask for
+            # what fits so both backends behave the same.
+            max_tokens = spec.max_tokens
+            if ep.url in self.context_lengths:
+                max_tokens = max(1, min(max_tokens, self.context_lengths[ep.url] - len(req.prompt_token_ids)))
+            body = {"model": self.model, "prompt": req.prompt_token_ids, "max_tokens": max_tokens,
                     "temperature": spec.temperature, "top_p": spec.top_p, "seed": req.seed, "n": 1}
             try:
                 r = await clients[ep.url].post(ep.url + "/completions", json=body)

@@ -99,7 +99,8 @@ def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
 
 
 def pending_requests(problems: ProblemSet, samples: int, done: set, templates: dict[str, PromptTemplate],
-                     tokenizer, run_seed: int) -> Iterator[tuple[Request, dict, str]]:
+                     tokenizer, run_seed: int, context_length: int | None = None
+                     ) -> Iterator[tuple[Request, dict, str]]:
     """(request, problem row, user prompt) for every pair not yet on disk.
 
     Lazy: prompts are rendered and tokenised as the backend asks for work,
@@ -112,6 +113,10 @@ def pending_requests(problems: ProblemSet, samples: int, done: set, templates: d
         user = templates[problem["domain"]].user_message(problem["problem"])
         text = render_prompt(tokenizer, user)
         ids = tokenizer.encode(text, add_special_tokens=False)
+        if context_length is not None and len(ids) >= context_length:
+            raise InputError(f"problem {problem['problem_id']!r}: its prompt is {len(ids)} tokens, the teacher's "
+                             f"context is {context_length}; drop the problem or raise --max-model-len "
+                             "(rows written so far are kept; rerun to resume)")
         for s in todo:
             yield Request(problem_id=problem["problem_id"], sample=s, prompt_text=text, prompt_token_ids=ids,
                           seed=derive_seed(run_seed, problem["problem_id"], s)), problem, user
@@ -211,7 +216,7 @@ def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[
 
     def requests():
         for req, problem, user in pending_requests(problems, config.samples, done, templates, tokenizer,
-                                                   config.seed):
+                                                   config.seed, getattr(backend, "context_length", None)):
             context[req.key] = (problem, user)
             yield req
 

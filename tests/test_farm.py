@@ -96,6 +96,21 @@ def test_farm_gives_the_engine_s_traces(servers, tiny_model, engine_backend, tmp
             assert farm[key][col] == engine[key][col], (key, col)
 
 
+def test_max_tokens_beyond_the_context_stops_at_the_context_on_both_backends(servers, tiny_model, engine_backend,
+                                                                             tmp_path):
+    """R1's 32,768 new tokens on a teacher with a smaller context: the engine
+    stops at the context; a server would refuse the request, so the farm asks
+    for what fits. Both give the same traces."""
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
+    run(_config(tiny_model, problems, tmp_path / "farm", [servers[0].url], samples=1, max_tokens=32_768))
+    run(_config(tiny_model, problems, tmp_path / "engine", [], samples=1, max_tokens=32_768), backend=engine_backend)
+    farm, engine = _rows(tmp_path / "farm"), _rows(tmp_path / "engine")
+    assert [r["completion"] for r in farm] == [r["completion"] for r in engine]
+    for r in farm:
+        assert r["max_tokens"] == 32_768
+        assert r["prompt_tokens"] + r["completion_tokens"] <= TEST_MAX_MODEL_LEN
+
+
 def test_dead_endpoint_in_the_list_is_skipped_with_a_warning(servers, tiny_model, tmp_path, capsys):
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(3))
     dead = f"http://127.0.0.1:{_free_port()}"
@@ -106,11 +121,15 @@ def test_dead_endpoint_in_the_list_is_skipped_with_a_warning(servers, tiny_model
 
 
 class _FlakyProxy(http.server.ThreadingHTTPServer):
-    """Loopback proxy to a real server that answers 503 to every other completion."""
+    """Loopback proxy to a real server; `fault(n)` says what the n-th
+    completion request gets: None (forwarded), "503", or "hang" (no answer
+    for 8 s)."""
 
-    def __init__(self, upstream):
+    daemon_threads = True
+
+    def __init__(self, upstream, fault):
         self.upstream, self.posts, self.lock = upstream, 0, threading.Lock()
-        proxy = self
+        proxy, proxy_fault = self, fault
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -134,8 +153,10 @@ class _FlakyProxy(http.server.ThreadingHTTPServer):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with proxy.lock:
                     proxy.posts += 1
-                    fail = proxy.posts % 2 == 1
-                if fail:
+                    fault = proxy_fault(proxy.posts)
+                if fault == "hang":
+                    time.sleep(8)
+                if fault:
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -147,7 +168,7 @@ class _FlakyProxy(http.server.ThreadingHTTPServer):
 
 
 def test_5xx_answers_are_retried_until_every_pair_is_done(servers, tiny_model, tmp_path):
-    proxy = _FlakyProxy(servers[1].url)
+    proxy = _FlakyProxy(servers[1].url, lambda n: "503" if n % 2 else None)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
         problems = write_jsonl(tmp_path / "p.jsonl", make_problems(5))
@@ -157,6 +178,20 @@ def test_5xx_answers_are_retried_until_every_pair_is_done(servers, tiny_model, t
     keys = [(r["problem_id"], r["sample"]) for r in _rows(tmp_path / "run")]
     assert len(keys) == len(set(keys)) == 10
     assert summary.backend_stats["retries"] >= 5 and proxy.posts >= 15
+
+
+def test_a_request_that_times_out_is_retried(servers, tiny_model, tmp_path):
+    proxy = _FlakyProxy(servers[1].url, lambda n: "hang" if n == 1 else None)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
+        t = time.monotonic()
+        summary = run(_config(tiny_model, problems, tmp_path / "run", [proxy.url], request_timeout=1.0))
+        assert time.monotonic() - t < 6  # did not wait 8 s for the hung answer
+    finally:
+        proxy.shutdown()
+    assert summary.rows == 4 and summary.backend_stats["retries"] >= 1
+    assert summary.backend_stats["failures"][f"{proxy.url}/v1"] >= 1
 
 
 def test_endpoint_killed_mid_run_moves_its_requests_and_the_run_completes(servers, tiny_model, tmp_path):

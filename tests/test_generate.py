@@ -123,3 +123,13 @@ def test_many_queued_seeded_requests_run_through(tiny_model, engine_backend, tmp
     summary = run(_config(tiny_model, problems, tmp_path / "run", samples=4, max_tokens=48),
                   backend=engine_backend)
     assert summary.rows == 256 and summary.prompt_tokens > 256 * 100
+
+
+def test_prompt_longer_than_the_context_is_a_clear_input_error(tiny_model, engine_backend, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2) + [{"id": "huge", "problem": "x " * 3000}])
+    with pytest.raises(InputError, match=r"problem 'huge': its prompt is \d+ tokens, the teacher's context is 1024"):
+        run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend)
+    # the directory stays a valid, resumable run
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "running"
+    assert not list((tmp_path / "run").rglob("*.tmp"))
