@@ -14,6 +14,7 @@ resume). Rerunning resumes: nothing is generated twice.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-dir", type=Path, default=Path("runs/tiny-teacher"))
     args = parser.parse_args(argv)
 
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the demo's own output first
     from factory import generate
     from factory.tiny_model import build_tiny_model
 
