@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import os
 import signal
 import time
@@ -162,8 +163,6 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
                              subset=config.subset)
     templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
     tokenizer = load_tokenizer(config.tokenizer or config.teacher)
-    import hashlib
-
     identity = {**config.identity(),
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
@@ -175,14 +174,22 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
     if old is None and shard_paths(traces_dir):
         raise InputError(f"{out}: holds trace shards but no manifest.json; choose another --out")
     manifest_io.check_identity(out, old, identity)
+    # An existing run is claimed before the (slow) engine start, so a second
+    # process is turned away at once; a new directory is made only after it.
+    lock_fd = _lock(out) if out.exists() else None
     owned = backend is None
-    if owned:
-        backend = make_backend(config)
     try:
+        if owned:
+            backend = make_backend(config)
+        if lock_fd is None:
+            out.mkdir(parents=True, exist_ok=True)
+            lock_fd = _lock(out)
         return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
     finally:
-        if owned:
+        if owned and backend is not None:
             backend.close()
+        if lock_fd is not None:
+            os.close(lock_fd)
 
 
 def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[str, PromptTemplate],
@@ -190,9 +197,7 @@ def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[
     out = config.out
     traces_dir = out / TRACES_DIR
 
-    # 2. Claim the run directory and see what is already done.
-    out.mkdir(parents=True, exist_ok=True)
-    lock_fd = _lock(out)
+    # 2. See what is already done and record this invocation.
     done = done_keys(traces_dir)
     expected = len(problems) * config.samples
     wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
@@ -234,15 +239,22 @@ def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[
             writer.flush_if_due()
             generated += 1
             progress.update(1, c.completion_tokens)
-    except _Terminate:
-        raise KeyboardInterrupt from None
-    finally:
-        # Completed rows are whole traces: keep them even when interrupted.
+    except BaseException as e:
+        # Completed rows are whole traces: keep them even when interrupted,
+        # and say in the manifest that the run stopped part-way.
         writer.close()
+        invocation.update(generated=writer.written_rows, stopped=f"{type(e).__name__}: {e}"[:500])
+        manifest["status"] = "interrupted"
+        manifest_io.write(out, manifest)
+        if isinstance(e, _Terminate):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
         progress.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        invocation["generated"] = writer.written_rows
+    writer.close()
+    invocation["generated"] = writer.written_rows
 
     # 4. Count what is on disk and close the run.
     summary = summarize(out, expected=expected, already=already, generated=generated,
@@ -254,7 +266,6 @@ def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[
                             "completion_tokens": summary.completion_tokens})
     invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
     manifest_io.write(out, manifest)
-    os.close(lock_fd)
     return summary
 
 

@@ -129,7 +129,27 @@ def test_prompt_longer_than_the_context_is_a_clear_input_error(tiny_model, engin
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2) + [{"id": "huge", "problem": "x " * 3000}])
     with pytest.raises(InputError, match=r"problem 'huge': its prompt is \d+ tokens, the teacher's context is 1024"):
         run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend)
-    # the directory stays a valid, resumable run
+    # the directory stays a valid, resumable run that says it stopped and why
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["status"] == "running"
+    assert manifest["status"] == "interrupted" and "'huge'" in manifest["runs"][-1]["stopped"]
     assert not list((tmp_path / "run").rglob("*.tmp"))
+    # ... and its lock was released: a rerun without the problem resumes it
+    write_jsonl(problems, make_problems(2))
+    assert run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend).rows == 2
+
+
+def test_a_run_directory_being_written_is_refused(tiny_model, engine_backend, tmp_path):
+    import fcntl
+    import os
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(1))
+    out = tmp_path / "run"
+    run(_config(tiny_model, problems, out, samples=1), backend=engine_backend)
+    fd = os.open(out / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another generate process would
+    try:
+        with pytest.raises(InputError, match="being written by another generate process"):
+            run(_config(tiny_model, problems, out, samples=2), backend=engine_backend)
+    finally:
+        os.close(fd)
+    assert run(_config(tiny_model, problems, out, samples=2), backend=engine_backend).generated == 1

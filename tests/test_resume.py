@@ -45,6 +45,8 @@ def test_sigterm_then_kill_9_then_rerun_finishes_with_every_pair_exactly_once(ti
     assert "interrupted: rerun the same command to resume" in (tmp_path / "term.log").read_text()
     saved = _keys(out)
     assert 0 < len(saved) < 240 and len(shard_paths(out / "traces")) == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["runs"][0]["generated"] == len(saved)
 
     # 2. kill -9 of the whole process group: no cleanup of any kind.
     cmd = base + ["--shard-rows", "4"]
