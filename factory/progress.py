@@ -22,10 +22,11 @@ def fmt_duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, total: int, *, unit: str = "traces", stream=None,
-                 tty_every: float = 0.5, log_every: float = 15.0):
+    def __init__(self, total: int, *, unit: str = "traces", work_unit: str = "tok", work_scale: float = 1.0,
+                 stream=None, tty_every: float = 0.5, log_every: float = 15.0):
         self.total = total
         self.unit = unit
+        self.work_unit, self.work_scale = work_unit, work_scale
         self.stream = stream or sys.stderr
         self.done = 0
         self.tokens = 0
@@ -35,7 +36,8 @@ class Progress:
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._every = tty_every if self._tty else log_every
 
-    def update(self, n: int = 1, tokens: int = 0) -> None:
+    def update(self, n: int = 1, tokens: float = 0) -> None:
+        """`tokens`: the secondary work measure (tokens, bytes…), in raw units."""
         self.done += n
         self.tokens += tokens
         now = time.monotonic()
@@ -46,12 +48,12 @@ class Progress:
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         rate = self.done / elapsed
-        tok_rate = self.tokens / elapsed
+        tok_rate = self.tokens * self.work_scale / elapsed
         pct = 100.0 * self.done / self.total if self.total else 100.0
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         eta_s = fmt_duration(eta) if eta != float("inf") else "?"
         return (f"{self.unit} {self.done}/{self.total} ({pct:.1f}%) | {rate:.2f} {self.unit}/s | "
-                f"{tok_rate:,.0f} tok/s | elapsed {fmt_duration(elapsed)} | ETA {eta_s}")
+                f"{tok_rate:,.{0 if tok_rate >= 100 else 2}f} {self.work_unit}/s | elapsed {fmt_duration(elapsed)} | ETA {eta_s}")
 
     def _draw(self) -> None:
         self._drawn = self.done

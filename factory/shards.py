@@ -96,17 +96,36 @@ class ShardWriter:
         existing = shard_paths(self.directory)
         self._next = int(_SHARD_RE.search(existing[-1].name).group(1)) + 1 if existing else 0
         self._rows: list[dict] = []
+        self._tables: list = []  # whole Arrow tables, from add_table
+        self._buffered = 0       # rows in _rows and _tables
         self._bytes = 0
         self._oldest: float | None = None
         self.written_rows = 0
         self.written_shards: list[Path] = []
 
     def add(self, row: dict) -> None:
-        if not self._rows:
-            self._oldest = time.monotonic()
+        self._mark()
         self._rows.append(row)
+        self._buffered += 1
         self._bytes += _approx_bytes(row)
-        if len(self._rows) >= self.max_rows or self._bytes >= self.max_bytes:
+        self._flush_if_full()
+
+    def add_table(self, table) -> None:
+        """Append an Arrow table with this writer's schema (column-wise, no row dicts)."""
+        if table.num_rows == 0:
+            return
+        self._mark()
+        self._tables.append(table)
+        self._buffered += table.num_rows
+        self._bytes += table.nbytes
+        self._flush_if_full()
+
+    def _mark(self) -> None:
+        if not self._buffered:
+            self._oldest = time.monotonic()
+
+    def _flush_if_full(self) -> None:
+        if self._buffered >= self.max_rows or self._bytes >= self.max_bytes:
             self.flush()
 
     def add_many(self, rows: Iterable[dict]) -> None:
@@ -115,16 +134,19 @@ class ShardWriter:
 
     def flush_if_due(self) -> None:
         """Call regularly (even when no row arrives) to honour flush_seconds."""
-        if self._rows and time.monotonic() - self._oldest >= self.flush_seconds:
+        if self._buffered and time.monotonic() - self._oldest >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> Path | None:
-        if not self._rows:
+        if not self._buffered:
             return None
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(self._rows, schema=self.schema)
+        parts = list(self._tables)
+        if self._rows:
+            parts.append(pa.Table.from_pylist(self._rows, schema=self.schema))
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         path = self.directory / f"shard-{self._next:06d}.parquet"
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
@@ -134,9 +156,9 @@ class ShardWriter:
         os.replace(tmp, path)
         fsync_dir(self.directory)
         self._next += 1
-        self.written_rows += len(self._rows)
+        self.written_rows += table.num_rows
         self.written_shards.append(path)
-        self._rows, self._bytes, self._oldest = [], 0, None
+        self._rows, self._tables, self._buffered, self._bytes, self._oldest = [], [], 0, 0, None
         return path
 
     close = flush

@@ -1,0 +1,42 @@
+"""Rejection sampling: keep only correct, single-language, readable, novel traces.
+
+usage:
+  python -m factory.filter --input runs/r1-math --out runs/r1-math-filtered
+  python -m factory.filter --input open-r1/OpenR1-Math-220k --out runs/openr1-refiltered \\
+      --problem-column problem --answer-column answer --completion-column generation \\
+      --config my-filters.yaml
+
+Input: a generate run directory, Parquet / JSONL files or a folder of them, or a Hub
+dataset. Output: OUT/accepted/*.parquet, OUT/rejected/*.parquet (every input column,
+plus reject_reason and reject_filter), OUT/stats.json (the funnel per filter, domain
+and source) and OUT/funnel.png. accepted + rejected = input, checked before OUT is
+written. Filters, order and thresholds: filters/default.yaml (override with --config).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from factory.cli import parse_config, run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    from filters.chain import FilterRunConfig
+
+    def go() -> int:
+        config = parse_config(FilterRunConfig, argv, prog="python -m factory.filter", doc=__doc__)
+        from filters.chain import run
+
+        funnel = run(config)
+        print(funnel.table())
+        print(f"check: {funnel.accepted:,} accepted + {funnel.input_rows - funnel.accepted:,} rejected = "
+              f"{funnel.input_rows:,} input rows")
+        print(f"wrote {config.out}/accepted, {config.out}/rejected, {config.out}/stats.json, "
+              f"{config.out}/funnel.png")
+        return 0
+
+    return run_cli(go)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

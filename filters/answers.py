@@ -1,0 +1,129 @@
+"""Final answers: extraction from a response, a cheap normalised comparison,
+and the math-verify check that runs in a killable worker process.
+
+The cheap path decides most maths rows without sympy: equal after
+normalisation → correct; both plain numbers (integers, decimals, a/b,
+\\frac{a}{b}) → compared exactly as fractions. Everything else goes to
+math-verify.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_FALLBACKS = [
+    re.compile(r"final answer is[:\s]*\$?([^\n$]+?)\$?\s*\.?\s*$", re.I | re.M),
+    re.compile(r"\*\*answer:?\*\*:?\s*\$?([^\n$]+?)\$?\s*$", re.I | re.M),
+    re.compile(r"^answer:\s*\$?([^\n$]+?)\$?\s*$", re.I | re.M),
+]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{…} (or \\fbox{…}), braces balanced."""
+    for m in reversed(list(_BOXED.finditer(text))):
+        i = m.end()
+        if i < len(text) and text[i] == "{":
+            depth, j = 0, i
+            while j < len(text):
+                if text[j] == "{":
+                    depth += 1
+                elif text[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return text[i + 1:j].strip()
+                j += 1
+            continue  # unbalanced: try an earlier one
+        token = re.match(r"[^\s$]+", text[i:])  # "\boxed 5"
+        if token:
+            return token.group(0)
+    return None
+
+
+def extract_answer(response: str) -> str | None:
+    """The final answer of a response: last \\boxed{}, else a stated "answer" line."""
+    if not response:
+        return None
+    boxed = last_boxed(response)
+    if boxed:
+        return boxed
+    for pattern in _FALLBACKS:
+        found = pattern.findall(response)
+        if found:
+            return found[-1].strip()
+    return None
+
+
+_NORMALISE = [
+    (re.compile(r"\\left|\\right|\\!|\\,|\\;|\\:|\\ |\\displaystyle"), ""),
+    (re.compile(r"\\[dt]frac"), r"\\frac"),
+    (re.compile(r"\^\{?\\circ\}?|°"), ""),
+    (re.compile(r"\\%|%"), ""),
+    (re.compile(r"\\text\{\s*([^{}]*?)\s*\}"), r"\1"),
+    (re.compile(r"\\mathrm\{\s*([^{}]*?)\s*\}"), r"\1"),
+    (re.compile(r"\s+"), ""),
+]
+
+
+def normalise(answer: str) -> str:
+    s = answer.strip().strip("$").strip()
+    for pattern, repl in _NORMALISE:
+        s = pattern.sub(repl, s)
+    s = s.rstrip(".")
+    if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
+        s = s[1:-1]
+    return s
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
+_FRAC = re.compile(r"^([-+]?)\\frac\{?([-+]?\d+)\}?\{?([-+]?\d+)\}?$")
+_SLASH = re.compile(r"^([-+]?\d+)/([-+]?\d+)$")
+
+
+def as_number(s: str) -> Fraction | None:
+    """A normalised answer as an exact number, or None if it is not a plain number."""
+    t = s
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", t):  # 1,000,000
+        t = t.replace(",", "")
+    try:
+        if _NUMBER.match(t):
+            return Fraction(t)
+        m = _FRAC.match(t)
+        if m and int(m.group(3)) != 0:
+            v = Fraction(int(m.group(2)), int(m.group(3)))
+            return -v if m.group(1) == "-" else v
+        m = _SLASH.match(t)
+        if m and int(m.group(2)) != 0:
+            return Fraction(int(m.group(1)), int(m.group(2)))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
+def quick_compare(reference: str, predicted: str) -> bool | None:
+    """True/False when the cheap path can decide, None when sympy is needed."""
+    a, b = normalise(reference), normalise(predicted)
+    if a == b:
+        return True
+    na, nb = as_number(a), as_number(b)
+    if na is not None and nb is not None:
+        return na == nb
+    return None
+
+
+def math_verify_equal(reference: str, predicted: str) -> str:
+    """Run in a worker process (the caller enforces the time limit by killing
+    it). Returns "correct", "wrong_answer" or "unparseable_answer"."""
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    from math_verify import parse, verify
+
+    gold = parse(f"${reference}$", parsing_timeout=None)
+    if not gold:
+        gold = parse(reference, parsing_timeout=None)
+    pred = parse(f"\\boxed{{{predicted}}}", parsing_timeout=None)
+    if not gold or not pred:
+        return "unparseable_answer"
+    return "correct" if verify(gold, pred, timeout_seconds=None) else "wrong_answer"

@@ -1,0 +1,65 @@
+"""Correctness (maths): the response's final answer equals the reference.
+
+The final answer is the last \\boxed{} of the response (fallback: a stated
+"final answer is …" / "Answer: …" line). A normalised/numeric comparison
+decides most rows at once (`filters/answers.py`); the rest go to
+math-verify. In the chain, that call runs in a worker process the chain
+kills after `verify_timeout` seconds, so pathological LaTeX costs one row
+(`verify_timeout`), never the run; math-verify's own signal-based timeouts
+are off because they only work in a main thread.
+
+Rows without a reference: `no_reference: drop` rejects them, `keep` keeps
+them unverified, `majority` compares them with the answer most of the
+problem's samples give (more than half of them), computed by the chain in a
+first pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from filters.answers import extract_answer, math_verify_equal, quick_compare
+from filters.base import Filter, register
+
+NO_REFERENCE_MODES = ("drop", "keep", "majority")
+MAX_ANSWER_CHARS = 2_000
+
+
+@register
+@dataclass
+class CorrectnessFilter(Filter):
+    name = "correctness"
+    no_reference: str = "drop"
+    domains: list[str] = field(default_factory=lambda: ["math"])
+    # (reference, predicted) -> "correct" | "wrong_answer" | "unparseable_answer";
+    # the chain swaps in one that defers to its killable pool.
+    verifier: Callable[[str, str], str] = field(default=math_verify_equal, repr=False)
+
+    def __post_init__(self):
+        if self.no_reference not in NO_REFERENCE_MODES:
+            raise ValueError(f"correctness.no_reference must be one of {', '.join(NO_REFERENCE_MODES)}, "
+                             f"not {self.no_reference!r}")
+
+    def reject(self, row: dict) -> str | None:
+        if (row.get("domain") or "math") not in self.domains:
+            return None
+        reference = row.get("answer")
+        if reference is None or (isinstance(reference, str) and not reference.strip()):
+            if self.no_reference == "keep":
+                return None
+            if self.no_reference == "drop":
+                return "no_reference"
+            reference = row.get("_majority")
+            if reference is None:
+                return "no_majority"
+        predicted = extract_answer(row.get("response") or "")
+        if predicted is None:
+            return "no_answer"
+        if len(predicted) > MAX_ANSWER_CHARS:
+            return "unparseable_answer"
+        quick = quick_compare(str(reference), predicted)
+        if quick is not None:
+            return None if quick else "wrong_answer"
+        verdict = self.verifier(str(reference), predicted)
+        return None if verdict == "correct" else verdict

@@ -1,0 +1,154 @@
+"""`python -m factory.filter` end to end: verdicts, funnel, timeouts, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import make_problems, write_jsonl
+from factory import filter as filter_cli
+from filters.decontamination import benchmark_problems
+
+PROSE = ("We add the two numbers step by step, carrying where needed, and check the total twice "
+         "against an estimate so that no arithmetic slip survives into the final answer. ")
+
+
+def row(rid, *, reasoning=PROSE * 3, response="So the answer is $\\boxed{7}$.", answer="7", **kw):
+    r = {"id": rid, "problem_id": kw.pop("problem_id", rid), "problem": kw.pop("problem", f"What is 3 + 4? ({rid})"),
+         "answer": answer, "completion": f"<think>\n{reasoning}\n</think>\n\n{response}",
+         "finish_reason": "stop", "source": kw.pop("source", "unit")}
+    r.update(kw)
+    return r
+
+
+def corpus():
+    math500 = benchmark_problems("math500")[1][3]
+    return [
+        (row("good1"), None),
+        (row("good2", response="Thus $\\boxed{\\frac{14}{2}}$."), None),
+        (row("trunc", finish_reason="length"), "truncated"),
+        (row("open", completion="<think>\nnever closed"), "unclosed_think"),
+        (row("wrong", response="$\\boxed{8}$"), "wrong_answer"),
+        (row("noans", response="It is seven."), "no_answer"),
+        (row("mixed", reasoning=PROSE * 3 + "然后我们把结果再检查一遍确认无误"), "mixed_language"),
+        (row("loop", reasoning="Wait, let me add them again. " * 300), "repetition"),
+        (row("code", reasoning=PROSE + "```python\nprint(3 + 4)\n```"), "code_in_reasoning"),
+        (row("contam", reasoning=PROSE + math500), "contaminated:math500"),
+        (row("dup", problem_id="good1", problem="What is 3 + 4? (good1)"), "exact_duplicate"),
+        (row("huge", reasoning="y" * 3_000_000), "too_long"),
+        (row("null", completion=None), "no_completion"),
+        (row("noref", answer=None), "no_reference"),
+        (row("hang", answer="9^{9^{9^{9}}}", response="\\boxed{10}"), "verify_timeout"),
+    ]
+
+
+def _read(out, name):
+    return pq.ParquetDataset(out / name).read().to_pylist() if (out / name).exists() else []
+
+
+def test_every_row_gets_its_reason_and_nothing_is_lost(tmp_path, capsys):
+    rows = corpus()
+    src = write_jsonl(tmp_path / "in.jsonl", [r for r, _ in rows])
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text((filter_cli.__file__ and open(
+        __import__("filters.config", fromlist=["x"]).DEFAULT_CONFIG).read()).replace("verify_timeout: 5",
+                                                                                    "verify_timeout: 2"))
+    out = tmp_path / "out"
+    t = time.monotonic()
+    code = filter_cli.main(["--input", str(src), "--out", str(out), "--config", str(cfg), "--workers", "2"])
+    assert code == 0, capsys.readouterr().err
+    assert time.monotonic() - t < 60  # the hanging answer cost one timeout, not the run
+    accepted, rejected = _read(out, "accepted"), _read(out, "rejected")
+    got = {r["id"]: r["reject_reason"] for r in accepted + rejected}
+    assert got == {r["id"]: reason for r, reason in rows}
+    assert len(accepted) + len(rejected) == len(rows)
+    assert all(r["reject_filter"] is None for r in accepted)
+    filters = {r["id"]: r["reject_filter"] for r in rejected}
+    assert filters["hang"] == "correctness" and filters["contam"] == "decontamination"
+    assert filters["dup"] == "dedup" and filters["mixed"] == "language"
+    assert set(accepted[0]) == set(rows[0][0]) | {"reject_reason", "reject_filter"}  # every input column kept
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["input_rows"] == len(rows) and stats["accepted"] == 2
+    funnel = {s["filter"]: s for s in stats["funnel"]}
+    assert funnel["format"]["rejected"] == 3 and funnel["format"]["reasons"]["truncated"] == 1
+    assert funnel["correctness"]["reasons"] == {"wrong_answer": 1, "no_answer": 1, "no_reference": 1,
+                                                "verify_timeout": 1}
+    assert funnel["dedup"]["in"] == 3 and funnel["dedup"]["out"] == 2
+    assert stats["by_source"]["unit"]["input"] == len(rows) and stats["by_domain"]["math"]["accepted"] == 2
+    assert (out / "funnel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert f"check: 2 accepted + {len(rows) - 2} rejected = {len(rows)} input rows" in printed
+    assert "correctness" in printed and not (tmp_path / "out.partial").exists()
+
+
+def test_generate_run_from_the_tiny_teacher_is_fully_accounted(tiny_model, engine_backend, tmp_path, capsys):
+    from generators.config import GenerateConfig
+    from generators.run import main as generate
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(6, source="fixture"))
+    run_dir = tmp_path / "run"
+    generate(GenerateConfig(problems=str(problems), teacher=str(tiny_model), out=run_dir, samples=3,
+                            max_tokens=48, shard_rows=5), backend=engine_backend)
+    out = tmp_path / "filtered"
+    assert filter_cli.main(["--input", str(run_dir), "--out", str(out)]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    accepted, rejected = _read(out, "accepted"), _read(out, "rejected")
+    assert len(accepted) + len(rejected) == stats["input_rows"] == 18
+    keys = {(r["problem_id"], r["sample"]) for r in accepted + rejected}
+    assert len(keys) == 18
+    assert all(r["reject_reason"] for r in rejected)
+    assert stats["by_source"]["fixture"]["input"] == 18
+
+
+def test_majority_vote_for_rows_without_reference(tmp_path):
+    rows = [row(f"m{i}", problem_id="m", problem="Compute 3 + 4.", answer=None,
+                reasoning=PROSE * 3 + f" Variant {i} of the check, written out in words number {i * 31}.",
+                response=f"$\\boxed{{{ans}}}$") for i, ans in enumerate(["7", "7", "7", "8"])]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text("filters:\n  format: {}\n  correctness: {no_reference: majority}\n")
+    assert filter_cli.main(["--input", str(src), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 0
+    got = {r["id"]: r["reject_reason"] for r in _read(tmp_path / "o", "accepted") + _read(tmp_path / "o", "rejected")}
+    assert got == {"m0": None, "m1": None, "m2": None, "m3": "wrong_answer"}
+
+
+def test_column_mapping_for_public_trace_datasets(tmp_path):
+    t = pa.table({"question": ["What is 3 + 4?"], "gold": [7],
+                  "generation": [f"<think>\n{PROSE * 3}\n</think>\n\\boxed{{7}}"]})
+    pq.write_table(t, tmp_path / "pub.parquet")
+    out = tmp_path / "o"
+    assert filter_cli.main(["--input", str(tmp_path / "pub.parquet"), "--out", str(out), "--problem-column",
+                            "question", "--answer-column", "gold", "--completion-column", "generation"]) == 0
+    accepted = _read(out, "accepted")
+    assert len(accepted) == 1 and accepted[0]["gold"] == 7 and accepted[0]["question"] == "What is 3 + 4?"
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: write_jsonl(p / "in.jsonl", [{"question": "q", "text": "t"}]),
+     r"missing column\(s\) --problem-column problem, --completion-column completion; available: question, text"),
+    (lambda p: (p / "in.jsonl").write_text("") and None, "the input is empty"),
+    (lambda p: (p / "in.jsonl").write_text('{"problem": "q", "completion": "c"}\n{"problem": \n') and None,
+     r"in.jsonl:2: malformed JSON"),
+    (lambda p: p / "missing.jsonl", "no such file"),
+])
+def test_bad_input_exits_2_with_a_clear_message(setup, message, tmp_path, capsys):
+    src = setup(tmp_path) or tmp_path / "in.jsonl"
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_existing_output_is_not_overwritten_without_the_flag(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", [row("a")])
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert filter_cli.main(["--input", str(src), "--out", str(out), "--overwrite"]) == 0
+    assert len(_read(out, "accepted")) == 1
