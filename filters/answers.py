@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 _FALLBACKS = [
@@ -112,18 +113,24 @@ def quick_compare(reference: str, predicted: str) -> bool | None:
     return None
 
 
-def math_verify_equal(reference: str, predicted: str) -> str:
-    """Run in a worker process (the caller enforces the time limit by killing
-    it). Returns "correct", "wrong_answer" or "unparseable_answer"."""
+@lru_cache(maxsize=8192)
+def _parse(text: str) -> list:
+    """math-verify's parse, memoised: a problem's reference is parsed once for all its samples."""
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    from math_verify import parse, verify
+    from math_verify import parse
 
-    gold = parse(f"${reference}$", parsing_timeout=None)
-    if not gold:
-        gold = parse(reference, parsing_timeout=None)
-    pred = parse(f"\\boxed{{{predicted}}}", parsing_timeout=None)
+    return parse(text, parsing_timeout=None)
+
+
+def math_verify_equal(reference: str, predicted: str) -> str:
+    """Run in a worker process (the caller enforces the time limit by killing
+    it). Returns "correct", "wrong_answer" or "unparseable_answer"."""
+    from math_verify import verify
+
+    gold = _parse(f"${reference}$") or _parse(reference)
+    pred = _parse(f"\\boxed{{{predicted}}}")
     if not gold or not pred:
         return "unparseable_answer"
     return "correct" if verify(gold, pred, timeout_seconds=None) else "wrong_answer"

@@ -87,9 +87,17 @@ def _stage_a(rows: list[dict]) -> list[tuple]:
             after = (r2, n2)
         feats = None
         if dedup is not None and (reason is None or (reason == DEFER and after[0] is None)):
-            feats = dedup.features(row["completion"] if isinstance(row["completion"], str) else "")
+            feats = dedup.features(row)
         out.append((reason, name, pair, after[0], after[1], feats))
     return out
+
+
+@dataclass
+class _Batch:
+    table: object
+    rows: list
+    stage_a: object            # future of _stage_a
+    results: list | None = None
 
 
 @dataclass
@@ -240,6 +248,16 @@ def run(cfg: FilterRunConfig) -> Funnel:
     columns = Columns(problem=cfg.problem_column, answer=cfg.answer_column, completion=cfg.completion_column,
                       id=cfg.id_column)
     source = TraceSource(cfg.input, columns, split=cfg.split)
+    try:
+        return _filter(cfg, fconfig, columns, source)
+    finally:
+        source.close()
+
+
+def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource) -> Funnel:
+    import pyarrow as pa
+    from pebble import ProcessExpired, ProcessPool
+
     out = cfg.out
     if out.exists() and any(out.iterdir()) and not cfg.overwrite:
         raise InputError(f"--out {out}: exists and is not empty; choose another folder or pass --overwrite")
@@ -261,16 +279,22 @@ def run(cfg: FilterRunConfig) -> Funnel:
     progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
     n = fconfig.n_workers
     config_dict = {k: v for k, v in asdict(fconfig).items()}
+    verified: dict[tuple, str] = {}  # (reference, answer) → verdict
 
-    def finish(table, rows, future, pool):
-        results = future.result()
-        verdicts = []
-        pending = []
-        for i, (reason, name, pair, after_r, after_n, feats) in enumerate(results):
-            if reason == DEFER:
-                pending.append((i, pool.schedule(_verify, args=pair, timeout=fconfig.verify_timeout)))
-            verdicts.append([reason, name, after_r, after_n, feats])
-        for i, fut in pending:
+    inflight: dict[tuple, object] = {}  # pair → verify future, across batches
+
+    def dispatch(batch: "_Batch", pool) -> None:
+        """Stage A is done for this batch: queue its math-verify calls at once."""
+        batch.results = batch.stage_a.result()
+        for reason, _, pair, *_ in batch.results:
+            # A problem's samples often give the same answer: verify each
+            # distinct (reference, answer) once, and remember the verdict.
+            if reason == DEFER and pair not in verified and pair not in inflight:
+                inflight[pair] = pool.schedule(_verify, args=pair, timeout=fconfig.verify_timeout)
+
+    def verdict_of(pair, pool) -> str:
+        if pair not in verified:
+            fut = inflight.pop(pair, None) or pool.schedule(_verify, args=pair, timeout=fconfig.verify_timeout)
             try:
                 verdict = fut.result()
             except TimeoutError:
@@ -279,14 +303,22 @@ def run(cfg: FilterRunConfig) -> Funnel:
                 verdict = "verify_crash"
             except Exception as e:
                 verdict = f"verify_error:{type(e).__name__}"
-            v = verdicts[i]
-            if verdict == "correct":
-                v[0], v[1] = v[2], v[3]
-            else:
-                v[0], v[1], v[4] = verdict, "correctness", None
+            if len(verified) >= 200_000:
+                verified.clear()
+            verified[pair] = verdict
+        return verified[pair]
+
+    def finish(batch: "_Batch", pool) -> None:
+        table, rows = batch.table, batch.rows
         reasons, filts = [], []
         sources = table.column("source").to_pylist() if "source" in table.schema.names else ["-"] * table.num_rows
-        for row, (reason, name, _, _, feats), src in zip(rows, verdicts, sources):
+        for row, (reason, name, pair, after_r, after_n, feats), src in zip(rows, batch.results, sources):
+            if reason == DEFER:
+                verdict = verdict_of(pair, pool)
+                if verdict == "correct":
+                    reason, name = after_r, after_n
+                else:
+                    reason, name, feats = verdict, "correctness", None
             if reason is None and dedup is not None:
                 row["_dedup"] = feats
                 reason = dedup.reject(row)
@@ -299,24 +331,35 @@ def run(cfg: FilterRunConfig) -> Funnel:
                     .append_column("reject_filter", pa.array(filts, pa.string()))
         accepted_w.add_table(full.filter(mask))
         rejected_w.add_table(full.filter(pa.compute.invert(mask)))
-        progress.update(table.num_rows, sum(len(c or "") for c in (r["completion"] for r in rows)
-                                            if isinstance(c, str)))
+        progress.update(table.num_rows, sum(len(c) for c in (r["completion"] for r in rows) if isinstance(c, str)))
 
     import pyarrow.compute  # noqa: F401  (pa.compute)
 
     with ProcessPool(max_workers=n, initializer=_init_worker, initargs=(config_dict,)) as pool:
-        window: deque = deque()
+        window: deque[_Batch] = deque()
+
+        def advance(block: bool) -> None:
+            for b in window:  # queue verifies as soon as any batch's stage A is back
+                if b.results is None and b.stage_a.done():
+                    dispatch(b, pool)
+            if block and window[0].results is None:
+                dispatch(window[0], pool)
+            while window and window[0].results is not None and (
+                    block or all(p in verified or p not in inflight or inflight[p].done()
+                                 for r, _, p, *_ in window[0].results if r == DEFER)):
+                finish(window.popleft(), pool)
+                block = False
+
         for table in source.batches(fconfig.batch_rows):
             rows = view_rows(table, columns)
             if majority:
                 for r in rows:
                     if r["answer"] in (None, ""):
                         r["_majority"] = majority.get(r["problem_id"])
-            window.append((table, rows, pool.schedule(_stage_a, args=(rows,))))
-            while len(window) > 2 * n:
-                finish(*window.popleft(), pool)
+            window.append(_Batch(table, rows, pool.schedule(_stage_a, args=(rows,))))
+            advance(block=len(window) > 3 * n)
         while window:
-            finish(*window.popleft(), pool)
+            advance(block=True)
     accepted_w.close()
     rejected_w.close()
     progress.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from filters.base import Filter, register
-from filters.text import ngram_hashes, normalised_text, word_hashes
+from filters.text import ngram_hashes, normalised_text, row_word_hashes, word_hashes
 
 SHIPPED = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks"
 DEFAULT_BENCHMARKS = ["math500", "aime24", "amc23", "minerva_math", "olympiadbench", "gsm8k_test"]
@@ -32,6 +32,31 @@ def benchmark_problems(spec: str) -> tuple[str, list[str]]:
     return name, [r["problem"] for r in load_problems(source).rows]
 
 
+# Built once per process (and inherited by forked workers): ~3k problems → ~200k n-grams.
+_INDEXES: dict[tuple, tuple] = {}
+_BITMAP_BITS = 24
+
+
+def _build_index(ngram: int, specs: list[str]):
+    hashes, owners, names, exact = [], [], [], {}
+    for spec in specs:
+        name, problems = benchmark_problems(spec)
+        names.append(name)
+        for p in problems:
+            h = ngram_hashes(word_hashes(p), ngram)
+            hashes.append(h)
+            owners.append(np.full(len(h), len(names) - 1, dtype=np.int32))
+            exact.setdefault(normalised_text(p), name)
+    all_h = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    order = np.argsort(all_h, kind="stable")
+    all_owners = np.concatenate(owners)[order] if owners else np.empty(0, np.int32)
+    # A bitmap of the hashes' low bits answers "surely absent" for almost every
+    # n-gram of a trace with one gather; only the rare candidates are searched.
+    bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+    bitmap[(all_h & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.intp)] = True
+    return names, exact, all_h[order], all_owners, bitmap
+
+
 @register
 @dataclass
 class DecontaminationFilter(Filter):
@@ -41,23 +66,17 @@ class DecontaminationFilter(Filter):
     extra: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        hashes, owners, self.names, self.exact = [], [], [], {}
-        for spec in self.benchmarks + self.extra:
-            name, problems = benchmark_problems(spec)
-            self.names.append(name)
-            for p in problems:
-                h = ngram_hashes(word_hashes(p), self.ngram)
-                hashes.append(h)
-                owners.append(np.full(len(h), len(self.names) - 1, dtype=np.int32))
-                self.exact.setdefault(normalised_text(p), name)
-        all_h = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-        order = np.argsort(all_h, kind="stable")
-        self._hashes = all_h[order]
-        self._owners = np.concatenate(owners)[order] if owners else np.empty(0, np.int32)
+        key = (self.ngram, tuple(self.benchmarks), tuple(self.extra))
+        if key not in _INDEXES:
+            _INDEXES[key] = _build_index(self.ngram, self.benchmarks + self.extra)
+        self.names, self.exact, self._hashes, self._owners, self._bitmap = _INDEXES[key]
 
-    def match(self, text: str) -> str | None:
-        h = ngram_hashes(word_hashes(text), self.ngram)
+    def match(self, hashes) -> str | None:
+        h = ngram_hashes(hashes, self.ngram)
         if not len(h) or not len(self._hashes):
+            return None
+        h = h[self._bitmap[(h & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.intp)]]
+        if not len(h):
             return None
         idx = np.searchsorted(self._hashes, h)
         idx[idx == len(self._hashes)] = 0
@@ -67,8 +86,8 @@ class DecontaminationFilter(Filter):
     def reject(self, row: dict) -> str | None:
         problem = row.get("problem") or ""
         name = self.exact.get(normalised_text(problem))
-        for text in (problem, row.get("response") or "", row.get("reasoning") or ""):
-            name = name or self.match(text)
+        for column in ("problem", "response", "reasoning"):
+            name = name or self.match(row_word_hashes(row, column))
             if name:
                 return f"contaminated:{name}"
         return None

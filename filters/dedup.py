@@ -1,12 +1,15 @@
 """Dedup: drop exact and near-duplicate completions of the same problem, and
 cap the samples kept per problem.
 
-Exact: the completion's normalised words (case, spacing and punctuation
-ignored). Near: MinHash over word 5-grams (128 multiply-shift permutations),
-a duplicate when the estimated Jaccard similarity with an already kept
-completion of the same problem reaches `threshold`. Signatures are computed
-by `signature()` in the worker processes; `reject()` runs in the main
-process, in input order, because it remembers what was kept.
+Exact: the same words in the same order (case, spacing and punctuation
+ignored). Near: MinHash over word 5-grams, a duplicate when the estimated
+Jaccard similarity with an already kept completion of the same problem
+reaches `threshold`. The signature is one-permutation MinHash (Li, Owen &
+Zhang, 2012): shingle hashes are spread over `num_perm` bins and each bin
+keeps its minimum — one pass over the shingles instead of `num_perm`, the
+same estimator. Signatures are computed by `features()` in the worker
+processes; `reject()` runs in the main process, in input order, because it
+remembers what was kept.
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from filters.base import Filter, register
-from filters.text import ngram_hashes, normalised_text, word_hashes
+from filters.text import mix, ngram_hashes, row_word_hashes
 
-_RNG = np.random.default_rng(20250122)  # fixed: signatures must agree across processes and runs
+EMPTY = np.iinfo(np.uint64).max
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard estimate of two one-permutation signatures (bins empty in both are skipped)."""
+    used = (a != EMPTY) | (b != EMPTY)
+    n = int(used.sum())
+    return float(((a == b) & used).sum()) / n if n else 1.0
 
 
 @register
@@ -35,26 +45,31 @@ class DedupFilter(Filter):
     _exact: dict = field(default_factory=lambda: defaultdict(set), init=False, repr=False)
 
     def __post_init__(self):
-        self._a = (_RNG.integers(1, 2 ** 63, self.num_perm, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
-        self._b = _RNG.integers(0, 2 ** 63, self.num_perm, dtype=np.uint64)
+        if self.num_perm < 1 or self.num_perm & (self.num_perm - 1):
+            raise ValueError("dedup.num_perm must be a power of two")
+        if not 0 < self.threshold <= 1:
+            raise ValueError("dedup.threshold must be in (0, 1]")
+        self._bits = np.uint64(self.num_perm.bit_length() - 1)
 
-    def features(self, completion: str) -> tuple[bytes, np.ndarray]:
-        """(exact key, MinHash signature); pure, so it runs in any process."""
-        key = hashlib.blake2b(normalised_text(completion).encode(), digest_size=16).digest()
-        shingles = ngram_hashes(word_hashes(completion), self.shingle)
-        if not len(shingles):
-            return key, np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            sig = (shingles[:, None] * self._a[None, :] + self._b[None, :]).min(axis=0)
+    def features(self, row: dict) -> tuple[bytes, np.ndarray]:
+        """(exact key, signature) of the row's reasoning + response; pure, runs in any process."""
+        wh = np.concatenate([row_word_hashes(row, "reasoning"), row_word_hashes(row, "response")])
+        key = hashlib.blake2b(wh.tobytes(), digest_size=16).digest()
+        sig = np.full(self.num_perm, EMPTY, dtype=np.uint64)
+        shingles = ngram_hashes(wh, self.shingle)
+        if len(shingles):
+            h = mix(shingles)
+            bins = (h >> (np.uint64(64) - self._bits)).astype(np.intp) if self._bits else np.zeros(len(h), np.intp)
+            np.minimum.at(sig, bins, h & np.uint64((1 << 56) - 1))
         return key, sig
 
     def reject(self, row: dict) -> str | None:
         pid = row["problem_id"]
-        key, sig = row.get("_dedup") or self.features(row.get("completion") or "")
+        key, sig = row.get("_dedup") or self.features(row)
         if key in self._exact[pid]:
             return "exact_duplicate"
         for other in self._kept[pid]:
-            if float(np.mean(other == sig)) >= self.threshold:
+            if similarity(other, sig) >= self.threshold:
                 return "near_duplicate"
         if self.max_per_problem is not None and len(self._kept[pid]) >= self.max_per_problem:
             return "over_cap"

@@ -62,8 +62,11 @@ class LanguageFilter(Filter):
     min_foreign_words: int = 3        # fewer is a quoted name or symbol, not mixing
 
     def reject(self, row: dict) -> str | None:
-        target = dominant_script(row.get("problem") or "")
+        problem = row.get("problem") or ""
         text = (row.get("reasoning") or "") + "\n" + (row.get("response") or "")
+        if text.isascii() and problem.isascii():
+            return None  # English prompt, English reasoning: nothing else to count
+        target = dominant_script(problem)
         counts = script_counts(text)
         total = sum(counts.values())
         foreign = total - counts.get(target, 0)

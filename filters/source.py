@@ -38,10 +38,8 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_json_file(path: Path):
-    import pyarrow as pa
-
-    rows = []
+def _validate_json_file(path: Path) -> None:
+    """Every line parses as an object; the error names file and line."""
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -49,31 +47,37 @@ def _read_json_file(path: Path):
             raise InputError(f"{path}: not valid JSON ({e})") from None
         if not isinstance(data, list):
             raise InputError(f"{path}: expected a JSON list of objects")
-        rows = data
-    else:
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise InputError(f"{path}:{lineno}: not valid UTF-8") from None
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object")
-                rows.append(obj)
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InputError(f"{path}:{lineno}: not valid UTF-8") from None
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object")
+
+
+def _json_as_arrow(files: list[Path], cache_dir: str):
+    """JSON/JSONL → a memory-mapped Arrow table (via `datasets`), so memory stays bounded."""
+    import datasets
+
+    for f in files:
+        _validate_json_file(f)
+    if all(f.stat().st_size == 0 for f in files):
+        import pyarrow as pa
+        return pa.table({})
+    datasets.disable_progress_bars()
     try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        # A column whose values mix types: keep every value, as JSON text.
-        cols = {k: None for r in rows for k in r}
-        fixed = [{k: (r.get(k) if isinstance(r.get(k), (str, type(None))) else json.dumps(r.get(k)))
-                  for k in cols} for r in rows]
-        import warnings
-        warnings.warn(f"{path}: mixed value types ({e}); values stored as JSON text", stacklevel=2)
-        return pa.Table.from_pylist(fixed)
+        ds = datasets.load_dataset("json", data_files=[str(f) for f in files], split="train", cache_dir=cache_dir)
+    except Exception as e:
+        raise InputError(f"{', '.join(map(str, files))}: cannot be read as one table "
+                         f"({type(e).__name__}: {str(e)[:300]}); convert to Parquet with one type per column") from None
+    return ds.data.table
 
 
 class TraceSource:
@@ -83,7 +87,8 @@ class TraceSource:
 
         self.spec, self.columns = spec, columns
         path = Path(spec)
-        self._tables = None
+        self._json = None
+        self._cache = None
         if path.exists():
             self.files = _files(path)
             schemas = []
@@ -93,15 +98,20 @@ class TraceSource:
                         schemas.append(pq.read_schema(f))
                     except Exception as e:
                         raise InputError(f"{f}: not a readable Parquet file ({e})") from None
-            if any(f.suffix != ".parquet" for f in self.files):
-                self._tables = {f: _read_json_file(f) for f in self.files if f.suffix != ".parquet"}
-                schemas += [t.schema for t in self._tables.values()]
+            json_files = [f for f in self.files if f.suffix != ".parquet"]
+            if json_files:
+                import tempfile
+
+                self._cache = tempfile.mkdtemp(prefix="factory-filter-json-")
+                self._json = _json_as_arrow(json_files, self._cache)
+                if self._json.num_columns:
+                    schemas.append(self._json.schema.remove_metadata())
             try:
-                self.schema = pa.unify_schemas(schemas, promote_options="permissive")
+                self.schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
             except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
                 raise InputError(f"{spec}: its files have incompatible columns ({e})") from None
             self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.files if f.suffix == ".parquet") + \
-                sum(t.num_rows for t in (self._tables or {}).values())
+                (self._json.num_rows if self._json is not None else 0)
         elif "/" in spec and not spec.endswith(SUFFIXES):
             try:
                 import datasets
@@ -117,11 +127,13 @@ class TraceSource:
         else:
             raise InputError(f"{spec}: no such file or folder (and not a Hub dataset id like user/name)")
         if self.num_rows == 0:
+            self.close()
             raise InputError(f"{spec}: the input is empty (0 rows)")
         names = set(self.schema.names)
         missing = [f"--{k}-column {getattr(columns, k)}" for k in ("problem", "completion")
                    if getattr(columns, k) not in names]
         if missing:
+            self.close()
             raise InputError(f"{spec}: missing column(s) {', '.join(missing)}; available: "
                              f"{', '.join(self.schema.names)}")
         for out_col in ("reject_reason", "reject_filter"):
@@ -140,10 +152,18 @@ class TraceSource:
             if f.suffix == ".parquet":
                 for b in pq.ParquetFile(f).iter_batches(batch_size=rows):
                     yield _conform(pa.Table.from_batches([b]), self.schema)
-            else:
-                t = self._tables[f]
-                for off in range(0, t.num_rows, rows):
-                    yield _conform(t.slice(off, rows), self.schema)
+        if self._json is not None:
+            for b in self._json.to_batches(max_chunksize=rows):
+                yield _conform(pa.Table.from_batches([b]), self.schema)
+
+    def close(self) -> None:
+        """Remove the Arrow cache made for JSON inputs."""
+        if self._cache:
+            import shutil
+
+            self._json = None
+            shutil.rmtree(self._cache, ignore_errors=True)
+            self._cache = None
 
 
 def _conform(table, schema):

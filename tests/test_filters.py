@@ -110,15 +110,30 @@ def test_correctness_without_reference_modes():
 
 def test_dedup_exact_near_and_cap():
     d = DedupFilter(max_per_problem=2)
-    base = PROSE * 10 + " The sum is seven."
-    assert d.reject(trace(completion=base)) is None
-    assert d.reject(trace(completion=base.upper().replace(". ", " .  "))) == "exact_duplicate"
-    assert d.reject(trace(completion=base.replace("seven", "7"))) == "near_duplicate"
+    base = " ".join(f"Step {i}: we add term {i} to the running total and check it." for i in range(40))
+    base += " The sum is seven."
+    assert d.reject(trace(reasoning=base)) is None
+    assert d.reject(trace(reasoning=base.upper().replace(". ", " .  "))) == "exact_duplicate"
+    assert d.reject(trace(reasoning=base.replace("seven", "7"))) == "near_duplicate"
     other = " ".join(f"entirely different reasoning number {i} about parity" for i in range(60))
-    assert d.reject(trace(completion=other)) is None
+    assert d.reject(trace(reasoning=other)) is None
     third = " ".join(f"a third distinct line of thought {i} with sums" for i in range(60))
-    assert d.reject(trace(completion=third)) == "over_cap"
-    assert d.reject(trace(completion=base, problem_id="q")) is None  # per problem
+    assert d.reject(trace(reasoning=third)) == "over_cap"
+    assert d.reject(trace(reasoning=base, problem_id="q")) is None  # per problem
+
+
+def test_minhash_similarity_tracks_jaccard():
+    from filters.dedup import similarity
+
+    d = DedupFilter()
+    vocab = [f"w{i}" for i in range(4000)]
+    a = " ".join(vocab[:2000])
+    for overlap in (0.3, 0.6, 0.9):  # shift the window: Jaccard of the 5-gram sets
+        shift = int(2000 * (1 - overlap))
+        b = " ".join(vocab[shift:shift + 2000])
+        sa, sb = d.features(trace(reasoning=a, response=""))[1], d.features(trace(reasoning=b, response=""))[1]
+        true = (2000 - shift - 4) / (2000 + shift - 4)
+        assert abs(similarity(sa, sb) - true) < 0.12, (overlap, similarity(sa, sb), true)
 
 
 def test_decontamination_names_the_benchmark():
