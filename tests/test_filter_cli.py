@@ -43,6 +43,7 @@ def corpus():
         (row("null", completion=None), "no_completion"),
         (row("noref", answer=None), "no_reference"),
         (row("hang", answer="9^{9^{9^{9}}}", response="\\boxed{10}"), "verify_timeout"),
+        (row("badref", answer="\\\\", response="\\boxed{3}"), "unparseable_answer"),
     ]
 
 
@@ -76,7 +77,7 @@ def test_every_row_gets_its_reason_and_nothing_is_lost(tmp_path, capsys):
     funnel = {s["filter"]: s for s in stats["funnel"]}
     assert funnel["format"]["rejected"] == 3 and funnel["format"]["reasons"]["truncated"] == 1
     assert funnel["correctness"]["reasons"] == {"wrong_answer": 1, "no_answer": 1, "no_reference": 1,
-                                                "verify_timeout": 1}
+                                                "verify_timeout": 1, "unparseable_answer": 1}
     assert funnel["dedup"]["in"] == 3 and funnel["dedup"]["out"] == 2
     assert stats["by_source"]["unit"]["input"] == len(rows) and stats["by_domain"]["math"]["accepted"] == 2
     assert (out / "funnel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,6 +135,7 @@ def test_column_mapping_for_public_trace_datasets(tmp_path):
     (lambda p: (p / "in.jsonl").write_text('{"problem": "q", "completion": "c"}\n{"problem": \n') and None,
      r"in.jsonl:2: malformed JSON"),
     (lambda p: p / "missing.jsonl", "no such file"),
+    (lambda p: "nobody/no-such-traces", r"could not load Hub dataset 'nobody/no-such-traces'"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(setup, message, tmp_path, capsys):
     src = setup(tmp_path) or tmp_path / "in.jsonl"
