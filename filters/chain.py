@@ -239,9 +239,6 @@ def _funnel_png(path: Path, funnel: Funnel, title: str) -> None:
 
 
 def run(cfg: FilterRunConfig) -> Funnel:
-    import pyarrow as pa
-    from pebble import ProcessExpired, ProcessPool
-
     fconfig = FilterConfig.load(cfg.config)
     if cfg.workers:
         fconfig.workers = cfg.workers

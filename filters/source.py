@@ -7,7 +7,6 @@ column can be written back unchanged. `columns` maps the filters' names
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -38,36 +37,15 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _validate_json_file(path: Path) -> None:
-    """Every line parses as an object; the error names file and line."""
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(data, list):
-            raise InputError(f"{path}: expected a JSON list of objects")
-        return
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise InputError(f"{path}:{lineno}: not valid UTF-8") from None
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object")
-
-
 def _json_as_arrow(files: list[Path], cache_dir: str):
     """JSON/JSONL → a memory-mapped Arrow table (via `datasets`), so memory stays bounded."""
     import datasets
 
-    for f in files:
-        _validate_json_file(f)
+    from generators.problems import iter_records
+
+    for f in files:  # every line parses as an object, or the error names file and line
+        for _ in iter_records(f):
+            pass
     if all(f.stat().st_size == 0 for f in files):
         import pyarrow as pa
         return pa.table({})

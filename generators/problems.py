@@ -112,16 +112,17 @@ def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[
         if not files:
             raise InputError(f"{path}: folder holds no {', '.join(FILE_SUFFIXES)} files")
         for f in files:
-            yield from _iter_file(f)
+            yield from iter_records(f)
     elif path.exists():
-        yield from _iter_file(path)
+        yield from iter_records(path)
     elif _HUB_ID.match(source) and not source.endswith(FILE_SUFFIXES):
         yield from _iter_hub(source, split, subset)
     else:
         raise InputError(f"{source}: no such file or folder (and not a Hub dataset id like user/name)")
 
 
-def _iter_file(path: Path) -> Iterator[tuple[str, dict]]:
+def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """(location, object) of every record of a JSONL / JSON / Parquet file; errors name file and line."""
     if path.suffix == ".jsonl":
         return _iter_jsonl(path)
     if path.suffix == ".json":
