@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from factory.errors import InputError
+from generators.problems import looks_like_hub_id
 
 SUFFIXES = (".parquet", ".jsonl", ".json")
 
@@ -90,7 +91,7 @@ class TraceSource:
                 raise InputError(f"{spec}: its files have incompatible columns ({e})") from None
             self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.files if f.suffix == ".parquet") + \
                 (self._json.num_rows if self._json is not None else 0)
-        elif "/" in spec and not spec.endswith(SUFFIXES):
+        elif looks_like_hub_id(spec):
             try:
                 import datasets
 

@@ -39,6 +39,11 @@ class ProblemSet:
         return len(self.rows)
 
 
+def looks_like_hub_id(spec: str) -> bool:
+    """`user/name`, not a path: what to hand to `datasets.load_dataset` when no such file exists."""
+    return bool(_HUB_ID.match(spec)) and not spec.endswith(FILE_SUFFIXES)
+
+
 def content_id(problem: str) -> str:
     """Stable id for a problem without one: a hash of its text."""
     return hashlib.sha256(problem.encode("utf-8")).hexdigest()[:16]
@@ -115,7 +120,7 @@ def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[
             yield from iter_records(f)
     elif path.exists():
         yield from iter_records(path)
-    elif _HUB_ID.match(source) and not source.endswith(FILE_SUFFIXES):
+    elif looks_like_hub_id(source):
         yield from _iter_hub(source, split, subset)
     else:
         raise InputError(f"{source}: no such file or folder (and not a Hub dataset id like user/name)")

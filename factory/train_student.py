@@ -1,0 +1,125 @@
+"""Distil a student: SFT on accepted traces with TRL, one recipe per size.
+
+usage:
+  python -m factory.train_student --size 7b --data runs/r1-math-filtered --out runs/student-7b
+  python -m factory.train_student --size 70b --data user/r1-traces --out runs/student-70b --dry-run
+  python -m factory.train_student --size tiny --data runs/demo-filtered --out runs/student-tiny
+
+Sizes (students/recipes/<size>.yaml): 1.5b Qwen2.5-Math-1.5B, 7b Qwen2.5-Math-7B, 8b
+Llama-3.1-8B, 14b Qwen2.5-14B, 32b Qwen2.5-32B, 70b Llama-3.3-70B-Instruct, tiny (built
+locally, trains on a CPU). --dry-run prints the resolved recipe, the GPUs and nodes it
+needs with a per-GPU memory estimate, the dataset's token statistics and the
+`accelerate launch` command, without training. On a machine with several GPUs the
+command relaunches itself through accelerate; --no-launch trains in this process.
+Rerunning resumes from the latest checkpoint in OUT/checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory.cli import parse_config, run_cli
+
+
+@dataclass
+class TrainStudentConfig:
+    size: str = field(metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny"})
+    data: str = field(metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
+    out: Path = field(metadata={"help": "output folder: checkpoints/ and the trained model/"})
+    dry_run: bool = field(default=False, metadata={"help": "print the plan (GPUs, memory, tokens, command); train nothing"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after N optimizer steps"})
+    resume: bool = field(default=True, metadata={"help": "resume from the latest checkpoint in OUT/checkpoints"})
+    report_to: str | None = field(default=None, metadata={"help": "trainer report_to (wandb, tensorboard, none…)"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "push the trained model to this Hub repo id"})
+    launch: bool = field(default=True, metadata={"help": "relaunch through accelerate when several GPUs are visible"})
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("--max-steps must be at least 1")
+
+
+def _gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except ImportError:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def go() -> int:
+        config = parse_config(TrainStudentConfig, argv, prog="python -m factory.train_student", doc=__doc__)
+        from students import recipe as recipes
+
+        recipe = recipes.load(config.size)
+        if config.dry_run:
+            return dry_run(recipe, config, argv)
+        gpus = _gpus()
+        if config.launch and gpus > 1 and "LOCAL_RANK" not in os.environ:
+            import subprocess
+
+            from students.plan import Plan, launch_command
+
+            cmd = launch_command(recipe, Plan(gpus, 1, 0.0, {}, True), argv)
+            print(f"launching on {gpus} GPUs:\n{cmd}")
+            return subprocess.call(cmd.replace("\\\n    ", " "), shell=True)
+        from students.sft import train
+
+        result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,
+                       report_to=config.report_to, push_to_hub=config.push_to_hub)
+        first, last = (result.losses[0], result.losses[-1]) if result.losses else (float("nan"),) * 2
+        print(f"trained {result.steps} steps on {result.used:,} of {result.rows:,} rows; "
+              f"loss {first:.3f} → {last:.3f}; model in {result.model_dir}")
+        return 0
+
+    return run_cli(go)
+
+
+def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
+    import yaml
+
+    from students.plan import launch_command, plan
+    from students.sft import token_stats
+
+    recipe.validate()
+    arch = recipe.architecture(None if recipe.model != "tiny" else _tiny_for_dry_run(config))
+    p = plan(arch, recipe)
+    b = p.breakdown
+    print(f"recipe {recipe.path}\n" + yaml.safe_dump({"model": recipe.model, "chat_template": recipe.chat_template,
+                                                     "context": recipe.context, "hardware": vars(recipe.hardware),
+                                                     "sft": recipe.sft}, sort_keys=False))
+    print(f"base: {arch.params / 1e9:.2f}B parameters, {arch.layers} layers, hidden {arch.hidden}, "
+          f"vocab {arch.vocab}, declared context {arch.max_position_embeddings}"
+          + (f" → {recipe.context['max_position_embeddings']} with rope_theta {recipe.context.get('rope_theta')}"
+             if recipe.context.get("max_position_embeddings") else ""))
+    gb = 1024 ** 3
+    print(f"\nplan: {p.gpus} GPU(s) on {p.nodes} node(s), {recipe.hardware.strategy}; per GPU ≈ {p.per_gpu_gb:.1f} GB "
+          f"of {recipe.hardware.gpu_memory_gb} GB{'' if p.fits else ' — DOES NOT FIT even at the largest plan'}\n"
+          f"  model states {b['model_states'] / gb:.1f} GB + activations {b['activations'] / gb:.1f} GB + logits "
+          f"{b['logits'] / gb:.1f} GB + overhead {b['overhead'] / gb:.1f} GB "
+          f"({b['tokens_per_micro_batch']:,} tokens per micro-batch); formula: students/plan.py")
+    stats = token_stats(recipe, config.data)
+    print(f"\ndata: {stats['sequences']:,} sequences ({stats['dropped_no_reasoning']} rows without reasoning left "
+          f"out), {stats['tokens']:,} tokens, mean {stats['mean_tokens']:,.0f}, max {stats['max_tokens']:,}; "
+          f"counted with {stats['counted_with']}\n"
+          f"  {stats['over_max_length']} exceed max_length {recipe.sft.get('max_length')} "
+          f"({stats['tokens_cut']:,} tokens): {stats['overflow']}")
+    print(f"\nlaunch:\n{launch_command(recipe, p, argv)}")
+    return 0
+
+
+def _tiny_for_dry_run(config: TrainStudentConfig) -> str:
+    from factory.tiny_model import build_tiny_model
+
+    return str(build_tiny_model(config.out / "base"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

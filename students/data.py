@@ -1,0 +1,104 @@
+"""Accepted traces → chat examples for SFT.
+
+Each trace becomes a prompt-completion conversation:
+  user:      the same prompt generation used (the `prompt` column; else the
+             domain's template applied to `problem`)
+  assistant: "<think>\\n{reasoning}\\n</think>\\n\\n{response}"
+so the student learns to open its answer with the think block, as the
+teacher was made to. Rows without reasoning or response cannot teach that
+and are dropped, counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory.errors import InputError
+from generators.problems import looks_like_hub_id
+
+
+@dataclass
+class DataReport:
+    rows: int
+    used: int
+    dropped_no_reasoning: int
+
+
+def _local_files(path: Path) -> list[str]:
+    if (path / "accepted").is_dir():  # a filter output folder
+        path = path / "accepted"
+    if (path / "traces").is_dir():    # a generate run (unfiltered)
+        path = path / "traces"
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    if not files:
+        raise InputError(f"--data {path}: no Parquet shards found")
+    return [str(f) for f in files]
+
+
+def load_rows(spec: str):
+    """A `datasets.Dataset` of accepted traces, from a local folder/file or a Hub dataset id."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path = Path(spec)
+    try:
+        if path.exists():
+            import pyarrow.parquet as pq
+
+            files = _local_files(path)
+            if sum(pq.read_metadata(f).num_rows for f in files) == 0:
+                raise InputError(f"--data {spec}: no rows (is the accepted set empty?)")
+            ds = datasets.load_dataset("parquet", data_files=files, split="train")
+        elif looks_like_hub_id(spec):
+            ds = datasets.load_dataset(spec, split="train")
+        else:
+            raise InputError(f"--data {spec}: no such file or folder (and not a Hub dataset id like user/name)")
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(f"--data {spec}: cannot be loaded ({type(e).__name__}: {str(e)[:300]})") from None
+    if ds.num_rows == 0:
+        raise InputError(f"--data {spec}: no rows (is the accepted set empty?)")
+    return ds
+
+
+def assistant_text(reasoning: str, response: str) -> str:
+    return f"<think>\n{reasoning.strip()}\n</think>\n\n{response.strip()}"
+
+
+def to_conversations(ds, spec: str = "data"):
+    """(Dataset with `prompt` and `completion` message lists, DataReport)."""
+    from generators.prompts import load_template
+    from generators.traces import split_completion
+
+    names = set(ds.column_names)
+    if "problem" not in names and "prompt" not in names:
+        raise InputError(f"--data {spec}: needs a 'prompt' or 'problem' column; has {', '.join(ds.column_names)}")
+    if not ({"reasoning", "response"} <= names or "completion" in names):
+        raise InputError(f"--data {spec}: needs 'reasoning' and 'response' (or 'completion') columns; "
+                         f"has {', '.join(ds.column_names)}")
+    templates: dict = {}
+
+    def convert(row):
+        if "reasoning" in names and "response" in names:
+            reasoning, response = row["reasoning"], row["response"]
+        else:
+            reasoning, response = split_completion(row["completion"] or "")
+        prompt = row.get("prompt")
+        if not prompt:
+            domain = row.get("domain") or "math"
+            templates.setdefault(domain, load_template(domain))
+            prompt = templates[domain].user_message(row["problem"])
+        ok = bool((reasoning or "").strip()) and bool((response or "").strip())
+        return {"prompt": [{"role": "user", "content": prompt}],
+                "completion": [{"role": "assistant", "content": assistant_text(reasoning or "", response or "")}],
+                "_ok": ok}
+
+    converted = ds.map(convert, remove_columns=ds.column_names)
+    used = converted.filter(lambda r: r["_ok"]).remove_columns("_ok")
+    report = DataReport(rows=ds.num_rows, used=used.num_rows, dropped_no_reasoning=ds.num_rows - used.num_rows)
+    if used.num_rows == 0:
+        raise InputError(f"--data {spec}: none of its {ds.num_rows} rows has both reasoning and a response "
+                         "(train on the filter's accepted traces)")
+    return used, report

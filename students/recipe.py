@@ -1,0 +1,114 @@
+"""Student recipes: one YAML per size in students/recipes/, found by file name.
+
+A recipe holds values only:
+  model          the base (a Hub id from students/architectures.py, or `tiny`)
+  chat_template  students/templates/<name>.jinja
+  context        config overrides that make a long max_length real (rope_theta, …)
+  hardware       gpus_per_node, gpu_memory_gb, strategy (students/accelerate/<strategy>.yaml)
+  sft            fields of TRL's SFTConfig, passed through unchanged
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory.errors import InputError
+
+HERE = Path(__file__).parent
+RECIPES = HERE / "recipes"
+TEMPLATES = HERE / "templates"
+ACCELERATE = HERE / "accelerate"
+STRATEGIES = ("ddp", "fsdp", "zero3", "zero3_offload")
+CONTEXT_KEYS = ("rope_theta", "max_position_embeddings")
+
+
+def sizes() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+@dataclass
+class Hardware:
+    gpus_per_node: int = 8
+    gpu_memory_gb: float = 80
+    strategy: str = "zero3"
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"hardware.strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if self.gpus_per_node < 1:
+            raise ValueError("hardware.gpus_per_node must be at least 1")
+
+
+@dataclass
+class Recipe:
+    size: str
+    model: str
+    chat_template: str
+    sft: dict
+    context: dict = field(default_factory=dict)
+    hardware: Hardware = field(default_factory=Hardware)
+    path: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.hardware, dict):
+            self.hardware = Hardware(**self.hardware)
+        if not (TEMPLATES / f"{self.chat_template}.jinja").is_file():
+            have = ", ".join(sorted(p.stem for p in TEMPLATES.glob("*.jinja")))
+            raise ValueError(f"chat_template {self.chat_template!r} not in students/templates ({have})")
+        unknown = set(self.context or {}) - set(CONTEXT_KEYS)
+        if unknown:
+            raise ValueError(f"context: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(CONTEXT_KEYS)})")
+        if "output_dir" in self.sft:
+            raise ValueError("sft.output_dir comes from --out, not the recipe")
+
+    @property
+    def template_text(self) -> str:
+        text = (TEMPLATES / f"{self.chat_template}.jinja").read_text()
+        # The {#- … -#} header comment documents the file; the template starts after it.
+        return text.split("-#}", 1)[1].lstrip("\n") if text.startswith("{#-") else text
+
+    @property
+    def accelerate_config(self) -> Path:
+        return ACCELERATE / f"{self.hardware.strategy}.yaml"
+
+    def architecture(self, model_path: str | None = None):
+        from students.architectures import BASES, from_local_config
+
+        if self.model in BASES:
+            return BASES[self.model]
+        return from_local_config(model_path or self.model)
+
+    def sft_config(self, output_dir: str, **overrides):
+        """TRL's SFTConfig with the recipe's values (validated by TRL itself)."""
+        from trl import SFTConfig
+
+        values = {**self.sft, **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return SFTConfig(output_dir=output_dir, **values)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{self.path}: sft: {e}") from None
+
+    def validate(self) -> None:
+        """Check every sft value with TRL, on any machine: a GPU-only setting
+        (bf16) is checked for its name and type here, its hardware at launch."""
+        import torch
+
+        cpu = {} if torch.cuda.is_available() else {"bf16": False, "use_cpu": True}
+        self.sft_config("/tmp/factory-recipe-check", **cpu)
+
+
+def load(size: str) -> Recipe:
+    import yaml
+
+    path = RECIPES / f"{size}.yaml"
+    if not path.is_file():
+        raise InputError(f"unknown size {size!r}; valid sizes: {', '.join(sizes())}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: invalid YAML ({e})") from None
+    try:
+        return Recipe(size=size, path=str(path), **data)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{path}: {e}") from None

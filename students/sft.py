@@ -1,0 +1,170 @@
+"""SFT of a student on accepted traces: TRL's SFTTrainer, configured by a recipe.
+
+No trainer subclass: the work is in what goes in.
+- Data: prompt-completion conversations (students/data.py). TRL renders them
+  with the chat template and computes the loss on the completion only
+  (`completion_only_loss`, its default for this format); with packing the
+  labels are packed with the tokens and the first token of every packed
+  sequence is masked too (tests/test_students.py inspects a real batch).
+- Template: students/templates/<name>.jinja keeps the think block and ends
+  the assistant turn with the token set as EOS, so the trained base stops.
+- Context: the recipe's rope_theta / max_position_embeddings are written into
+  the model config before loading, so a 32k max_length is real for the
+  4k-context Qwen2.5-Math bases (as open-r1 did).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory.errors import InputError
+from students.recipe import Recipe
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    steps: int
+    losses: list[float]
+    rows: int
+    used: int
+
+
+def base_model_path(recipe: Recipe, out: Path) -> str:
+    if recipe.model == "tiny":
+        from factory.tiny_model import build_tiny_model
+
+        return str(build_tiny_model(out / "base"))
+    return recipe.model
+
+
+def load_tokenizer(recipe: Recipe, model_path: str, *, local_files_only: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path, local_files_only=local_files_only)
+    tok.chat_template = recipe.template_text
+    eos = recipe.architecture(model_path).eos_token
+    if tok.convert_tokens_to_ids(eos) in (None, tok.unk_token_id):
+        raise InputError(f"{recipe.path}: the end-of-turn token {eos!r} is not in {model_path}'s vocabulary")
+    tok.eos_token = eos
+    if tok.pad_token is None:
+        tok.pad_token = eos
+    return tok
+
+
+def load_config(recipe: Recipe, model_path: str):
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    if "rope_theta" in recipe.context:
+        rope = getattr(config, "rope_parameters", None)
+        if isinstance(rope, dict):
+            rope["rope_theta"] = float(recipe.context["rope_theta"])
+        if hasattr(config, "rope_theta"):
+            config.rope_theta = float(recipe.context["rope_theta"])
+    if "max_position_embeddings" in recipe.context:
+        config.max_position_embeddings = int(recipe.context["max_position_embeddings"])
+    return config
+
+
+def liger_available() -> bool:
+    try:
+        import liger_kernel  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | None = None,
+                  report_to: str | None = None, push_to_hub: str | None = None, **overrides):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer
+
+    model_path = base_model_path(recipe, out)
+    tokenizer = load_tokenizer(recipe, model_path)
+    config = load_config(recipe, model_path)
+    extra = dict(overrides)
+    if recipe.sft.get("use_liger_kernel") and not liger_available():
+        print("note: liger-kernel is not installed; training without its fused kernels")
+        extra["use_liger_kernel"] = False
+    if max_steps is not None:
+        extra["max_steps"] = max_steps
+    if report_to is not None:
+        extra["report_to"] = report_to
+    if push_to_hub:
+        extra.update(push_to_hub=True, hub_model_id=push_to_hub)
+    args = recipe.sft_config(str(out / "checkpoints"), **extra)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, config=config, dtype=dtype)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+
+
+def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,
+          report_to: str | None = None, push_to_hub: str | None = None) -> TrainResult:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from students.data import load_rows, to_conversations
+
+    conversations, report = to_conversations(load_rows(data), data)
+    if report.dropped_no_reasoning:
+        print(f"note: {report.dropped_no_reasoning} of {report.rows} rows have no reasoning or no response "
+              "and are not trained on")
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = build_trainer(recipe, conversations, out, max_steps=max_steps, report_to=report_to,
+                            push_to_hub=push_to_hub)
+    checkpoint_dir = out / "checkpoints"
+    last = get_last_checkpoint(str(checkpoint_dir)) if resume and checkpoint_dir.is_dir() else None
+    if last:
+        print(f"resuming from {last}")
+    trainer.train(resume_from_checkpoint=last)
+    model_dir = out / "model"
+    trainer.save_model(str(model_dir))  # weights, config (with the context change), tokenizer + template
+    trainer.processing_class.save_pretrained(str(model_dir))
+    if trainer.is_world_process_zero():
+        (model_dir / "factory_student.json").write_text(json.dumps(
+            {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "data": data,
+             "rows": report.rows, "trained_rows": report.used, "steps": trainer.state.global_step}, indent=2))
+    if push_to_hub:
+        trainer.push_to_hub()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return TrainResult(model_dir, trainer.state.global_step, losses, report.rows, report.used)
+
+
+def token_stats(recipe: Recipe, data: str) -> dict:
+    """Sequences, tokens, and how many exceed max_length (for --dry-run).
+
+    Uses the base's tokenizer when it is available locally; otherwise counts
+    are estimated at 3.6 characters per token and say so.
+    """
+    from students.data import load_rows, to_conversations
+
+    conversations, report = to_conversations(load_rows(data), data)
+    max_length = int(recipe.sft.get("max_length", 1024))
+    tokenizer = None
+    try:
+        model_path = recipe.model if recipe.model != "tiny" else None
+        if model_path:
+            tokenizer = load_tokenizer(recipe, model_path, local_files_only=True)  # dry runs stay offline
+    except Exception:
+        tokenizer = None
+    lengths = []
+    for ex in conversations:
+        if tokenizer is not None:
+            lengths.append(len(tokenizer.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True)))
+        else:
+            chars = sum(len(m["content"]) for m in ex["prompt"] + ex["completion"])
+            lengths.append(int(chars / 3.6) + 8)
+    over = [n for n in lengths if n > max_length]
+    packing = bool(recipe.sft.get("packing"))
+    return {"rows": report.rows, "sequences": len(lengths), "dropped_no_reasoning": report.dropped_no_reasoning,
+            "tokens": sum(lengths), "max_tokens": max(lengths), "mean_tokens": sum(lengths) / len(lengths),
+            "over_max_length": len(over), "tokens_cut": sum(n - max_length for n in over),
+            "counted_with": "the base tokenizer" if tokenizer is not None else "an estimate (3.6 chars/token; "
+                            "the base tokenizer is not available offline)",
+            "overflow": ("kept up to max_length, the rest of the trace is not trained (packing, bfd)" if packing
+                         else "truncated to max_length; a sequence with no completion token left is dropped")}

@@ -1,0 +1,182 @@
+"""Students: recipes, dry runs, label masking on real batches, real TRL training on CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, python_cmd
+from factory import train_student
+from students import recipe as recipes
+
+PAPER_SIZES = ["1.5b", "7b", "8b", "14b", "32b", "70b"]
+
+
+def accepted_traces(path, n=48, **extra):
+    rows = []
+    for i in range(n):
+        a, b = i % 9 + 1, (i * 7) % 9 + 1
+        rows.append({"problem_id": f"p{i}", "sample": 0, "problem": f"What is {a} + {b}?",
+                     "prompt": f"What is {a} + {b}?\nPlease reason step by step, and put your final answer "
+                               "within \\boxed{}.",
+                     "reasoning": f"{a} plus {b} is {a + b}.", "response": f"The answer is \\boxed{{{a + b}}}.",
+                     **extra})
+    path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path / "shard-000000.parquet")
+    return path
+
+
+def test_every_shipped_recipe_loads_and_validates():
+    assert recipes.sizes() == sorted(PAPER_SIZES + ["tiny"])
+    bases = {}
+    for size in recipes.sizes():
+        r = recipes.load(size)
+        r.validate()  # TRL's SFTConfig accepts every value
+        text = open(r.path).read()
+        assert f"python -m factory.train_student --size {size}" in text.split("\nmodel:")[0]  # header: launch
+        assert r.accelerate_config.is_file()
+        bases[size] = r.model
+    assert bases == {"1.5b": "Qwen/Qwen2.5-Math-1.5B", "7b": "Qwen/Qwen2.5-Math-7B", "8b": "meta-llama/Llama-3.1-8B",
+                     "14b": "Qwen/Qwen2.5-14B", "32b": "Qwen/Qwen2.5-32B",
+                     "70b": "meta-llama/Llama-3.3-70B-Instruct", "tiny": "tiny"}
+    for size in ("1.5b", "7b"):  # 4k-context bases: the 32k max_length must be made real
+        r = recipes.load(size)
+        assert r.context["max_position_embeddings"] >= r.sft["max_length"] == 32_768
+
+
+@pytest.mark.parametrize("size", PAPER_SIZES)
+def test_dry_run_offline_for_every_paper_size(size, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = accepted_traces(tmp_path / "acc")
+    assert train_student.main(["--size", size, "--data", str(data), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "plan:" in out and "per GPU ≈" in out and "accelerate launch" in out
+    assert "48 sequences" in out and "exceed max_length 32768" in out
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+    nodes = {"1.5b": 1, "7b": 1, "8b": 1, "14b": 1, "32b": 2, "70b": 2}[size]  # s1 trained 32B on 16 H100s
+    assert f"on {nodes} node(s)" in out and f"--num_machines {nodes}" in out
+    assert ("--machine_rank $MACHINE_RANK" in out) == (nodes > 1)
+
+
+def test_memory_estimate_follows_the_stated_formula():
+    from students.architectures import BASES
+    from students.plan import GB, plan
+
+    r = recipes.load("7b")
+    p = plan(BASES[r.model], r)
+    s = 2 * 32_768
+    expected = 16 * 7.62e9 / 8 + 2 * s * 3584 * 28 + 34 * s * 3584 + 0 + 2 * GB
+    assert p.gpus == 8 and abs(p.per_gpu_gb * GB - expected) < 1e6
+
+
+def _segments(batch):
+    """(input_ids, labels) per sequence of a collated batch, packed or padded."""
+    ids, labels = batch["input_ids"], batch["labels"]
+    if "position_ids" in batch and "attention_mask" not in batch:  # packed, padding-free: one row
+        pos = batch["position_ids"][0].tolist()
+        starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+        return [(ids[0][a:b].tolist(), labels[0][a:b].tolist()) for a, b in zip(starts, starts[1:])]
+    out = []
+    for row_ids, row_labels, mask in zip(ids, labels, batch["attention_mask"]):
+        n = int(mask.sum())
+        out.append((row_ids[:n].tolist(), row_labels[:n].tolist()))
+    return out
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_labels_are_minus_100_on_every_prompt_token(packing, tmp_path):
+    from students.data import load_rows, to_conversations
+    from students.sft import build_trainer
+
+    r = recipes.load("tiny")
+    conversations, _ = to_conversations(load_rows(str(accepted_traces(tmp_path / "acc"))))
+    trainer = build_trainer(r, conversations, tmp_path / "o", packing=packing)
+    tok = trainer.processing_class
+    header = tok.encode("<|im_start|>assistant\n", add_special_tokens=False)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert ("attention_mask" not in batch) == packing
+    segments = _segments(batch)
+    assert len(segments) >= 2
+    for ids, labels in segments:
+        k = next(i + len(header) for i in range(len(ids)) if ids[i:i + len(header)] == header)
+        assert all(label == -100 for label in labels[:k])           # the whole prompt, template included
+        assert labels[k:] == ids[k:]                                 # the whole completion is trained
+        text = tok.decode(ids[k:])
+        assert text.startswith("<think>\n") and text.rstrip("\n").endswith("<|im_end|>")
+
+
+def test_tiny_student_trains_saves_and_vllm_serves_it(tmp_path, capsys):
+    data = accepted_traces(tmp_path / "acc", n=64)
+    out = tmp_path / "student"
+    assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(out), "--max-steps", "60"]) == 0
+    printed = capsys.readouterr().out
+    first, last = (float(x) for x in printed.split("loss ")[1].split(";")[0].split(" → "))
+    assert last < first / 3, printed
+    assert list((out / "checkpoints").glob("checkpoint-*"))
+    model = out / "model"
+    meta = json.loads((model / "factory_student.json").read_text())
+    assert meta["steps"] == 60 and meta["trained_rows"] == 64
+    assert "<think>" not in (model / "chat_template.jinja").read_text()  # the think block is the model's to write
+
+    # Reloaded by a real vLLM engine, prompted the R1 way: it thinks, answers and stops.
+    problems = tmp_path / "p.jsonl"
+    problems.write_text('{"id": "q", "problem": "What is 2 + 3?"}\n')
+    proc = subprocess.run(python_cmd("-m", "factory.generate", "--problems", str(problems), "--teacher", str(model),
+                                     "--out", str(tmp_path / "gen"), "--samples", "1", "--temperature", "0",
+                                     "--max-tokens", "64", "--max-model-len", "1024",
+                                     "--gpu-memory-utilization", "0.2", "--enforce-eager"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = pq.ParquetDataset(tmp_path / "gen" / "traces").read().to_pylist()[0]
+    assert row["completion"].startswith("<think>\n") and "</think>" in row["completion"]
+    assert row["finish_reason"] == "stop" and "\\boxed{" in row["response"]
+
+
+def test_rerun_resumes_from_the_latest_checkpoint(tmp_path, capsys):
+    data = accepted_traces(tmp_path / "acc")
+    out = tmp_path / "student"
+    assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(out), "--max-steps", "20"]) == 0
+    capsys.readouterr()
+    assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(out), "--max-steps", "24"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming from" in printed and "checkpoint-20" in printed and "trained 24 steps" in printed
+
+
+def test_two_process_cpu_run_through_accelerate(tmp_path):
+    data = accepted_traces(tmp_path / "acc")
+    out = tmp_path / "student"
+    proc = subprocess.run(python_cmd("-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                                     "--num_machines", "1", "--mixed_precision", "no", "--main_process_port", "29533",
+                                     "-m", "factory.train_student", "--size", "tiny", "--data", str(data),
+                                     "--out", str(out), "--max-steps", "3", "--no-launch"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert (out / "model" / "model.safetensors").exists()
+    assert json.loads((out / "model" / "factory_student.json").read_text())["steps"] == 3
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (None, ["--size", "13b"], "unknown size '13b'; valid sizes: 1.5b, 14b, 32b, 70b, 7b, 8b, tiny"),
+    (None, ["--data", "/nonexistent/folder"], "no such file or folder"),
+    ("empty", [], "no rows"),
+    ("no_reasoning", [], "none of its 4 rows has both reasoning and a response"),
+])
+def test_bad_input_exits_2(make, args, message, tmp_path, capsys):
+    data = tmp_path / "acc"
+    if make == "empty":
+        data.mkdir()
+        pq.write_table(pa.table({"problem": pa.array([], pa.string()), "reasoning": pa.array([], pa.string()),
+                                 "response": pa.array([], pa.string())}), data / "s.parquet")
+    elif make == "no_reasoning":
+        data.mkdir()
+        pq.write_table(pa.table({"problem": ["q"] * 4, "reasoning": [""] * 4, "response": ["r"] * 4}),
+                       data / "s.parquet")
+    argv = ["--size", "tiny", "--data", str(data), "--out", str(tmp_path / "o")]
+    for i in range(0, len(args), 2):
+        argv[argv.index(args[i]) + 1] = args[i + 1]
+    assert train_student.main(argv) == 2
+    assert message in capsys.readouterr().err
