@@ -102,3 +102,26 @@ def to_conversations(ds, spec: str = "data"):
         raise InputError(f"--data {spec}: none of its {ds.num_rows} rows has both reasoning and a response "
                          "(train on the filter's accepted traces)")
     return used, report
+
+
+def bucket_by_length(ds, batch_size: int, bucket_rows: int, seed: int = 42):
+    """Order rows so that consecutive batches hold traces of similar length.
+
+    Rows are shuffled, cut into buckets of `bucket_rows`, each bucket sorted by
+    length and cut into batches, and the batches shuffled: little padding, and
+    still no short-to-long curriculum. Meant for a sequential sampler; it is
+    what packing achieves where no variable-length attention kernel exists
+    (CPU), without attending across packed sequences.
+    """
+    import random
+
+    lengths = [len(p[0]["content"]) + len(c[0]["content"]) for p, c in zip(ds["prompt"], ds["completion"])]
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), bucket_rows):
+        bucket = sorted(order[start:start + bucket_rows], key=lengths.__getitem__)
+        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+    rng.shuffle(batches)
+    return ds.select([i for b in batches for i in b])

@@ -48,6 +48,7 @@ class Recipe:
     sft: dict
     context: dict = field(default_factory=dict)
     hardware: Hardware = field(default_factory=Hardware)
+    length_buckets: int | None = None   # rows per length-sorted bucket (students/data.py: bucket_by_length)
     path: str = ""
 
     def __post_init__(self):
@@ -61,6 +62,8 @@ class Recipe:
             raise ValueError(f"context: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(CONTEXT_KEYS)})")
         if "output_dir" in self.sft:
             raise ValueError("sft.output_dir comes from --out, not the recipe")
+        if self.length_buckets is not None and self.sft.get("train_sampling_strategy") != "sequential":
+            raise ValueError("length_buckets orders the data itself: set sft.train_sampling_strategy: sequential")
 
     @property
     def template_text(self) -> str:

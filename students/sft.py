@@ -97,6 +97,11 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
     if push_to_hub:
         extra.update(push_to_hub=True, hub_model_id=push_to_hub)
     args = recipe.sft_config(str(out / "checkpoints"), **extra)
+    if recipe.length_buckets and args.train_sampling_strategy == "sequential" and not args.packing:
+        from students.data import bucket_by_length
+
+        train_dataset = bucket_by_length(train_dataset, args.per_device_train_batch_size * args.world_size,
+                                         recipe.length_buckets, seed=args.seed)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_path, config=config, dtype=dtype)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
