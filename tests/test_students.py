@@ -48,6 +48,20 @@ def test_every_shipped_recipe_loads_and_validates():
         assert r.context["max_position_embeddings"] >= r.sft["max_length"] == 32_768
 
 
+def test_accelerate_configs_parse_with_accelerate():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from students.recipe import ACCELERATE, STRATEGIES
+
+    kinds = {}
+    for strategy in STRATEGIES:
+        c = load_config_from_file(str(ACCELERATE / f"{strategy}.yaml"))
+        kinds[strategy] = (str(c.distributed_type).split(".")[-1],
+                           (c.deepspeed_config or {}).get("offload_optimizer_device"))
+    assert kinds == {"ddp": ("MULTI_GPU", None), "fsdp": ("FSDP", None), "zero3": ("DEEPSPEED", "none"),
+                     "zero3_offload": ("DEEPSPEED", "cpu")}
+
+
 @pytest.mark.parametrize("size", PAPER_SIZES)
 def test_dry_run_offline_for_every_paper_size(size, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
