@@ -103,3 +103,101 @@ def test_refuses_an_empty_accepted_set_and_a_folder_without_stats(tmp_path, caps
     assert "no stats.json" in capsys.readouterr().err
     assert publish.main(["--data", str(folder), "--repo-id", "not-a-repo-id", "--dry-run"]) == 2
     assert "expected USER/NAME" in capsys.readouterr().err
+
+
+# --- upload, against a loopback stand-in for the Hub (tests/hub_server.py) ---
+
+TOKEN = "hf_SECRET_test_token_value"
+
+
+@pytest.fixture
+def hub():
+    from hub_server import serve
+
+    srv, store, url = serve(token=TOKEN)
+    yield store, url
+    srv.shutdown()
+
+
+def _publish(url, *args, token=TOKEN):
+    import os
+    import subprocess
+
+    from conftest import ROOT, python_cmd
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=url, HF_HUB_DISABLE_XET="1", HF_HOME=str(ROOT / ".pytest-hf-home"))
+    if token:
+        env["HF_TOKEN"] = token
+    return subprocess.run(python_cmd("-m", "factory.publish", *args), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _branch(store, repo="tester/traces", rev="main"):
+    return store.repos[("dataset", repo)]["branches"][rev]
+
+
+def test_publish_uploads_then_republishing_is_a_no_op(hub, tmp_path):
+    store, url = hub
+    folder = filtered(tmp_path)
+    first = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--private", "--with-rejected")
+    assert first.returncode == 0, first.stdout + first.stderr
+    br = _branch(store)
+    files = set(br["files"])
+    assert {"README.md", "factory_schema.json", "images/funnel.png", "images/lengths.png",
+            "data/train-00000-of-00001.parquet", "rejected/train-00000-of-00001.parquet"} <= files
+    assert store.repos[("dataset", "tester/traces")]["private"] is True
+    assert len(br["history"]) == 1 and store.puts == 4  # parquet x2, png x2 went through LFS
+    assert ("POST", "/api/validate-yaml") in store.log  # the Hub validated the card
+
+    again = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--with-rejected")
+    assert again.returncode == 0, again.stderr
+    assert len(_branch(store)["history"]) == 1 and store.puts == 4  # no commit, no bytes sent
+    for out in (first, again):
+        assert TOKEN not in out.stdout + out.stderr
+
+
+def test_interrupted_upload_resumes_without_resending(hub, tmp_path):
+    store, url = hub
+    folder = filtered(tmp_path)
+    store.fail_puts_after = 1
+    broken = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--with-rejected")
+    assert broken.returncode == 1 and "rerun the same command to resume" in broken.stderr
+    assert TOKEN not in broken.stdout + broken.stderr
+    assert not _branch(store).get("history")  # nothing half-committed
+    store.fail_puts_after = None
+    resumed = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--with-rejected")
+    assert resumed.returncode == 0, resumed.stderr
+    assert store.puts == 4  # 1 before the interruption + the 3 missing, none twice
+    assert len(_branch(store)["history"]) == 1
+
+
+def test_branch_revision_and_schema_guard(hub, tmp_path):
+    store, url = hub
+    folder = filtered(tmp_path)
+    assert _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--revision", "v2").returncode == 0
+    assert "data/train-00000-of-00001.parquet" in _branch(store, rev="v2")["files"]
+    # the same repo, rows of another shape: refused, then allowed with --force
+    other = tmp_path / "other"
+    other.mkdir()
+    import shutil
+
+    shutil.copytree(folder, other / "f")
+    for p in (other / "f" / "accepted").glob("*.parquet"):
+        t = pq.read_table(p)
+        pq.write_table(t.drop_columns(["source"]), p)
+    refused = _publish(url, "--data", str(other / "f"), "--repo-id", "tester/traces", "--revision", "v2")
+    assert refused.returncode == 2 and "holds factory data with another schema" in refused.stderr
+    forced = _publish(url, "--data", str(other / "f"), "--repo-id", "tester/traces", "--revision", "v2", "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_missing_or_invalid_token_says_how_to_log_in(hub, tmp_path):
+    store, url = hub
+    folder = filtered(tmp_path)
+    missing = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", token=None)
+    assert missing.returncode == 2 and "hf auth login" in missing.stderr
+    wrong = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", token="hf_WRONG_token_xyz")
+    assert wrong.returncode == 2 and "refused the token" in wrong.stderr and "hf auth login" in wrong.stderr
+    assert "hf_WRONG_token_xyz" not in wrong.stdout + wrong.stderr
+    assert not store.repos  # nothing created

@@ -1,8 +1,8 @@
 """Checks on a staged repo before anything is uploaded.
 
-1. The card's YAML parses into huggingface_hub's DatasetCardData, its configs
-   point at files that exist, and (when a Hub is reachable) the Hub's own
-   YAML validation accepts it.
+1. The card's YAML parses into huggingface_hub's DatasetCardData and its
+   configs point at files that exist. (On upload, huggingface_hub also has
+   the Hub validate the card's YAML before committing.)
 2. `datasets.load_dataset(STAGE)` returns exactly the accepted rows: the same
    count and the same content, row for row.
 """
@@ -33,31 +33,30 @@ def check_card(stage: Path) -> dict:
     return data
 
 
-def validate_on_hub(stage: Path, token: str | None) -> None:
-    """The Hub's own YAML validation (needs a reachable Hub endpoint)."""
-    from huggingface_hub import DatasetCard
-
-    DatasetCard.load(stage / "README.md", repo_type="dataset").validate(repo_type="dataset")
-
-
 def _key(row: dict) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
 
 def check_round_trip(staged: Staged, folder: Path) -> int:
     """Load the staged repo with `datasets` and compare with the accepted rows."""
+    import shutil
+    import tempfile
+
     import datasets
 
     datasets.disable_progress_bars()
     loaded = Counter()
     n = 0
-    for name in staged.configs:
-        if name == "rejected":
-            continue
-        ds = datasets.load_dataset(str(staged.root), name, split="train")
-        for row in ds:
-            loaded[_key(row)] += 1
-            n += 1
+    cache = tempfile.mkdtemp(prefix="factory-roundtrip-")  # never a stale cached copy
+    try:
+        for name in staged.configs:
+            if name == "rejected":
+                continue
+            for row in datasets.load_dataset(str(staged.root), name, split="train", cache_dir=cache):
+                loaded[_key(row)] += 1
+                n += 1
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     expected = Counter(_key(r) for rows in accepted_rows_by_key(folder).values() for r in rows)
     if n != sum(expected.values()) or loaded != expected:
         missing = sum((expected - loaded).values())

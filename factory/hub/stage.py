@@ -5,7 +5,8 @@
     ├── data/train-00000-of-00002.parquet          one config, or data/<domain>/… per domain
     ├── rejected/train-00000-of-00001.parquet      with --with-rejected: a "rejected" config
     ├── images/funnel.png, images/lengths.png      shown in the card
-    └── factory_publish.json                       schema, counts, source: checked on re-publish
+    ├── factory_schema.json                        the rows' schema: compared on re-publish
+    └── factory_publish.json                       configs, counts, source
 
 Files are at most `max_file_mb` (uncompressed, so smaller on disk) and row
 groups at most `max_row_group_mb` uncompressed, the size the Hub's dataset
@@ -167,6 +168,8 @@ def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: 
         rows[name] = w.rows
     staged = Staged(root=out, configs=configs, rows=rows, schema=out_schema, stats=stats, lengths=lengths,
                     manifest=_generate_manifest(stats))
+    atomic_write_json(out / "factory_schema.json", {"format": "r1-factory.dataset/1",
+                                                    "schema": out_schema.to_string(show_schema_metadata=False)})
     atomic_write_json(out / "factory_publish.json", {
         "format": "r1-factory.dataset/1", "schema": out_schema.to_string(show_schema_metadata=False),
         "configs": configs, "rows": rows, "source": str(folder)})
