@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,7 +16,7 @@ PROSE = ("We add the two numbers step by step, carrying where needed, and check 
          "against an estimate so that no arithmetic slip survives into the final answer. ")
 
 
-def filtered(tmp_path, n=40, domains=("math",)) -> "Path":
+def filtered(tmp_path, n=40, domains=("math",)) -> Path:
     rows = []
     for i in range(n):
         domain = domains[i % len(domains)]

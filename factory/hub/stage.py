@@ -66,8 +66,6 @@ class _RollingWriter:
         self.rows = 0
 
     def write(self, table) -> None:
-        import pyarrow.parquet as pq
-
         if table.num_rows == 0:
             return
         per_row = max(1, table.nbytes // table.num_rows)
