@@ -202,3 +202,27 @@ def test_missing_or_invalid_token_says_how_to_log_in(hub, tmp_path):
     assert wrong.returncode == 2 and "refused the token" in wrong.stderr and "hf auth login" in wrong.stderr
     assert "hf_WRONG_token_xyz" not in wrong.stdout + wrong.stderr
     assert not store.repos  # nothing created
+
+
+def test_card_tells_how_the_traces_were_made(tiny_model, engine_backend, tmp_path):
+    """From a real generate run: teacher, sampling and the prompt template come from its manifest."""
+    from conftest import make_problems
+    from generators.config import GenerateConfig
+    from generators.run import main as generate
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(4))
+    run = tmp_path / "run"
+    generate(GenerateConfig(problems=str(problems), teacher=str(tiny_model), out=run, samples=2, max_tokens=32),
+             backend=engine_backend)
+    cfg = tmp_path / "keep.yaml"
+    cfg.write_text("filters:\n  dedup: {}\n")  # the random teacher fails every real filter
+    assert filter_cli.main(["--input", str(run), "--out", str(tmp_path / "f"), "--config", str(cfg)]) == 0
+    stage_dir = tmp_path / "stage"
+    assert publish.main(["--data", str(tmp_path / "f"), "--repo-id", "me/tiny", "--dry-run",
+                         "--stage", str(stage_dir)]) == 0
+    text = (stage_dir / "README.md").read_text()
+    assert f"| teacher | `{tiny_model}` |" in text and "| temperature | 0.6 |" in text
+    assert "| samples per problem | 2 |" in text and "| max new tokens | 32 |" in text
+    assert "Please reason step by step, and put your final answer within \\boxed{}." in text
+    assert "**Not done**: the decontamination filter was not in this run's filter config." in text
+    assert "(estimated from characters)" not in text  # real token counts from the run
