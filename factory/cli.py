@@ -1,7 +1,8 @@
 """Command-line plumbing shared by the verbs: dataclass → argparse, exit codes.
 
 A config dataclass is the single source of truth for flags. Each field may
-carry `metadata={"help": ..., "flag": "--name", "choices": [...]}`; the flag
+carry `metadata={"help": ..., "flag": "--name", "choices": [...], "nargs": "+"}`
+(a list is comma-separated unless it sets nargs); the flag
 defaults to the field name with dashes. Validation lives in the dataclass's
 `__post_init__`, whose ValueError becomes an InputError (exit code 2).
 """
@@ -51,6 +52,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
                 kwargs["help"] += f" (default: {default})"
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(tp) is list and f.metadata.get("nargs"):
+            kwargs["nargs"] = f.metadata["nargs"]  # space-separated values
         elif typing.get_origin(tp) is list:
             kwargs["type"] = _parse_list
             kwargs["metavar"] = "A,B,…"
