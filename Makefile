@@ -11,6 +11,10 @@ PIPX    := $(if $(WHEELS),--find-links $(WHEELS),)
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	# bubblewrap isolates the code verifier's sandbox (filters/sandbox.py); without it
+	# the sandbox falls back to limits only and says so loudly.
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap) \
+		|| echo "warning: bubblewrap not installed; code sandbox will run with limits only"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(PIPX) -e '.[cpu,dev]'

@@ -138,7 +138,7 @@ def view_rows(table, columns: Columns) -> list[dict]:
     problems, completions = col(columns.problem), col(columns.completion)
     answers, ids = col(columns.answer), col(columns.id)
     reasoning, response = col("reasoning"), col("response")
-    finish, domain = col("finish_reason"), col("domain")
+    finish, domain, tests = col("finish_reason"), col("domain"), col("tests")
     derive = "reasoning" not in names or "response" not in names
     rows = []
     for i in range(table.num_rows):
@@ -148,7 +148,7 @@ def view_rows(table, columns: Columns) -> list[dict]:
         rows.append({"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
                      "problem": p if isinstance(p, str) else _as_text(p), "answer": _as_text(answers[i]),
                      "completion": c, "reasoning": r, "response": s, "finish_reason": finish[i],
-                     "domain": domain[i] or "math"})
+                     "domain": domain[i] or "math", "tests": tests[i]})
     return rows
 
 
@@ -351,8 +351,16 @@ def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sourc
         raise RuntimeFailure(f"row count check failed: {accepted_w.written_rows} accepted + "
                              f"{rejected_w.written_rows} rejected != {source.num_rows} input rows; "
                              f"output left in {partial}")
+    sandbox = None
+    if "code_tests" in fconfig.filters:
+        from filters.sandbox import isolation
+
+        sandbox = isolation()
+        if sandbox.startswith("WARNING"):
+            print(f"\n!!! code sandbox: {sandbox} !!!\n")
     stats = {
         "input": cfg.input, "input_rows": funnel.input_rows, "accepted": accepted_w.written_rows,
+        "code_sandbox": sandbox,
         "rejected": rejected_w.written_rows, "check": "accepted + rejected = input",
         "funnel": funnel.stages(),
         "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},

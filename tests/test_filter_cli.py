@@ -154,3 +154,23 @@ def test_existing_output_is_not_overwritten_without_the_flag(tmp_path, capsys):
     assert "exists and is not empty" in capsys.readouterr().err
     assert filter_cli.main(["--input", str(src), "--out", str(out), "--overwrite"]) == 0
     assert len(_read(out, "accepted")) == 1
+
+
+def test_code_traces_go_to_the_sandbox_and_maths_to_math_verify(tmp_path):
+    code_ok = "```python\nprint(sum(map(int, input().split())))\n```"
+    code_bad = "```python\nprint(0)\n```"
+    tests = [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}]
+    rows = [row("c-ok", domain="code", problem="Add two numbers from stdin.", answer=None, tests=tests,
+                response=code_ok),
+            row("c-bad", domain="code", problem="Add two numbers from stdin, again.", answer=None, tests=tests,
+                response=code_bad),
+            row("m-ok"), row("m-bad", response="$\\boxed{9}$")]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
+    got = {r["id"]: (r["reject_reason"], r["reject_filter"]) for r in _read(out, "accepted") + _read(out, "rejected")}
+    assert got == {"c-ok": (None, None), "c-bad": ("failed_test_0", "code_tests"),
+                   "m-ok": (None, None), "m-bad": ("wrong_answer", "correctness")}
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["code_sandbox"].startswith("bubblewrap")
+    assert stats["by_domain"]["code"] == {"input": 2, "accepted": 1, "code_tests": 1}

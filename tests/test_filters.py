@@ -158,7 +158,7 @@ def test_decontamination_extra_files(tmp_path):
 def test_config_errors_name_the_file_and_problem(tmp_path):
     bad = tmp_path / "f.yaml"
     bad.write_text("filters:\n  format: {}\n  spelling: {}\n")
-    with pytest.raises(InputError, match=r"f.yaml: unknown filter 'spelling' \(known: correctness, "):
+    with pytest.raises(InputError, match=r"f.yaml: unknown filter .spelling. \(known: code_tests, correctness, "):
         FilterConfig.load(bad)
     bad.write_text("filters:\n  language: {max_foreign: 0.1}\n")
     with pytest.raises(InputError, match=r"unknown option\(s\) max_foreign"):
@@ -178,5 +178,6 @@ def test_shipped_config_loads_with_every_filter():
     from filters.base import REGISTRY
 
     cfg = FilterConfig.load()
-    assert list(cfg.filters) == ["format", "readability", "language", "decontamination", "correctness", "dedup"]
+    assert list(cfg.filters) == ["format", "readability", "language", "decontamination", "correctness", "code_tests",
+                                 "dedup"]
     assert set(cfg.filters) == set(REGISTRY)

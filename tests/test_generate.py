@@ -153,3 +153,18 @@ def test_a_run_directory_being_written_is_refused(tiny_model, engine_backend, tm
     finally:
         os.close(fd)
     assert run(_config(tiny_model, problems, out, samples=2), backend=engine_backend).generated == 1
+
+
+def test_code_problems_use_the_code_template_and_carry_their_tests(tiny_model, engine_backend, tmp_path):
+    tests = [{"input": "1 2\n", "output": "3\n"}]
+    problems = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "c1", "problem": "Read two integers and print their sum.", "domain": "code", "tests": tests},
+        {"id": "c2", "problem": "Print the larger of two integers.", "domain": "code", "tests": json.dumps(tests)},
+        {"id": "m1", "problem": "What is 1 + 1?", "answer": "2"}])
+    run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend)
+    rows = {r["problem_id"]: r for r in _rows(tmp_path / "run")}
+    assert rows["c1"]["domain"] == "code" and "```python code block" in rows["c1"]["prompt"]
+    assert rows["m1"]["domain"] == "math" and rows["m1"]["prompt"].endswith("within \\boxed{}.")
+    from filters.code import parse_tests
+
+    assert parse_tests(rows["c1"]["tests"]) == tests and parse_tests(rows["c2"]["tests"]) == tests
