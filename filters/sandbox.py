@@ -8,15 +8,15 @@ Layers, outermost first:
 - bubblewrap (`bwrap`): read-only `/`, a private `/tmp`, a fresh working
   folder as the only writable place, new user/net/ipc/uts namespaces (no
   network), no environment but PATH and HOME (no HF_TOKEN), dies with its
-  parent. No pid namespace: here its init is left a zombie that nothing reaps
-  (the machine's pid 1 does not), and zombies count against RLIMIT_NPROC;
-  the slot's uid can signal only its own processes anyway.
+  parent. No pid namespace: here its init is left a zombie under the
+  machine's pid 1, which does not reap it promptly, and zombies count against
+  RLIMIT_NPROC; the slot's uid can signal only its own processes anyway.
 - after every run, everything still running under the slot's uid is killed
   and reaped (a program that forked and exited leaves nothing behind). The
   calling process makes itself a child subreaper so that orphans of the
-  sandbox come back to it to be reaped: in containers whose pid 1 reaps
-  nothing they would otherwise stay as zombies, counted against the uid's
-  process limit forever.
+  sandbox come back to it to be reaped: under a pid 1 that does not reap
+  promptly they would stay as zombies, counted against the uid's process
+  limit.
 - rlimits: CPU seconds, address space, file size, process count, open files.
 - the caller: a wall-clock limit after which the whole process group is
   killed, and a cap on captured output.
