@@ -41,6 +41,7 @@ class RunSummary:
     generated: int                   # written by this invocation
     rows: int                        # rows on disk now
     shards: int
+    missing: int = 0                 # pairs asked for and not on disk
     finish_reasons: dict = field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -257,11 +258,10 @@ def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[
     invocation["generated"] = writer.written_rows
 
     # 4. Count what is on disk and close the run.
-    summary = summarize(out, expected=expected, already=already, generated=generated,
+    summary = summarize(out, wanted, already=already, generated=generated,
                         wall=time.monotonic() - t0, backend_stats=getattr(backend, "stats", {}))
-    missing = len(wanted - done_keys(traces_dir))
-    manifest.update(status="complete" if missing == 0 else "incomplete",
-                    counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": missing,
+    manifest.update(status="complete" if summary.missing == 0 else "incomplete",
+                    counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": summary.missing,
                             "finish_reasons": summary.finish_reasons, "prompt_tokens": summary.prompt_tokens,
                             "completion_tokens": summary.completion_tokens})
     invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
@@ -275,14 +275,18 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def summarize(out: Path, *, expected: int, already: int, generated: int, wall: float,
+def summarize(out: Path, wanted: set[tuple[str, int]], *, already: int, generated: int, wall: float,
               backend_stats: dict) -> RunSummary:
+    """Counts of what is on disk, read once from the shards' small columns."""
     traces_dir = out / TRACES_DIR
-    table = read_columns(traces_dir, ["finish_reason", "prompt_tokens", "completion_tokens"])
-    summary = RunSummary(out=out, expected=expected, already_done=already, generated=generated,
+    table = read_columns(traces_dir, ["problem_id", "sample", "finish_reason", "prompt_tokens",
+                                      "completion_tokens"])
+    summary = RunSummary(out=out, expected=len(wanted), already_done=already, generated=generated,
                          rows=0 if table is None else table.num_rows, shards=len(shard_paths(traces_dir)),
-                         wall_seconds=wall, backend_stats=backend_stats)
+                         missing=len(wanted), wall_seconds=wall, backend_stats=backend_stats)
     if table is not None:
+        on_disk = set(zip(table.column("problem_id").to_pylist(), table.column("sample").to_pylist()))
+        summary.missing = len(wanted - on_disk)
         summary.finish_reasons = dict(Counter(table.column("finish_reason").to_pylist()))
         summary.prompt_tokens = int(sum(v or 0 for v in table.column("prompt_tokens").to_pylist()))
         summary.completion_tokens = int(sum(v or 0 for v in table.column("completion_tokens").to_pylist()))
