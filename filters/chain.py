@@ -13,7 +13,6 @@ accepted + rejected = input has been checked.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
@@ -119,15 +118,9 @@ class FilterRunConfig:
             raise ValueError("--workers must be >= 0")
 
 
-def _as_text(v):
-    if v is None or isinstance(v, str):
-        return v
-    return json.dumps(v) if isinstance(v, (list, dict)) else str(v)
-
-
 def view_rows(table, columns: Columns) -> list[dict]:
     """The filters' view of a batch: their column names, derived fields filled in."""
-    from generators.problems import content_id
+    from generators.problems import as_text, content_id
     from generators.traces import split_completion
 
     names = set(table.schema.names)
@@ -146,7 +139,7 @@ def view_rows(table, columns: Columns) -> list[dict]:
         r, s = (split_completion(c) if isinstance(c, str) else ("", None)) if derive else (reasoning[i], response[i])
         p = problems[i]
         rows.append({"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
-                     "problem": p if isinstance(p, str) else _as_text(p), "answer": _as_text(answers[i]),
+                     "problem": p if isinstance(p, str) else as_text(p), "answer": as_text(answers[i]),
                      "completion": c, "reasoning": r, "response": s, "finish_reason": finish[i],
                      "domain": domain[i] or "math", "tests": tests[i]})
     return rows
@@ -260,7 +253,7 @@ def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sourc
     funnel = Funnel(order=list(fconfig.filters))
     progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
     n = fconfig.n_workers
-    config_dict = {k: v for k, v in asdict(fconfig).items()}
+    config_dict = asdict(fconfig)
     verified: dict[tuple, str] = {}  # (reference, answer) → verdict
 
     inflight: dict[tuple, object] = {}  # pair → verify future, across batches

@@ -137,7 +137,8 @@ def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
     raise InputError(f"{path}: unsupported file type {path.suffix!r}; use {', '.join(FILE_SUFFIXES)}")
 
 
-def _as_answer(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A field value as text: numbers as written, lists and objects as JSON, None kept."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -179,7 +180,7 @@ def load_problems(source: str, *, fields: FieldMap = FieldMap(), reserved: set[s
         domain = obj.get(fields.domain)
         if domain is not None and not isinstance(domain, str):
             raise InputError(f"{where}: domain field {fields.domain!r} must be text, got {domain!r}")
-        row = {"problem_id": pid, "problem": problem, "answer": _as_answer(obj.get(fields.answer)),
+        row = {"problem_id": pid, "problem": problem, "answer": as_text(obj.get(fields.answer)),
                "domain": domain or "math"}
         for key, value in obj.items():
             if key in consumed:
