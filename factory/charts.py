@@ -21,8 +21,11 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def funnel_chart(path: Path, labels: list[str], values: list[int], title: str) -> None:
-    """Horizontal bars, top to bottom: rows remaining after each stage."""
+def funnel_chart(path: Path, input_rows: int, stages: list[dict], title: str) -> None:
+    """Horizontal bars, top to bottom: the input, then rows remaining after each
+    filter (`stages` as in stats.json's "funnel": dicts with "filter" and "out")."""
+    labels = ["input"] + [s["filter"] for s in stages]
+    values = [input_rows] + [s["out"] for s in stages]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
     bars = ax.barh(labels[::-1], values[::-1], color="#4C72B0")

@@ -208,14 +208,6 @@ class Funnel:
         return "\n".join(lines)
 
 
-def _funnel_png(path: Path, funnel: Funnel, title: str) -> None:
-    from factory.charts import funnel_chart
-
-    stages = funnel.stages()
-    funnel_chart(path, ["input"] + [s["filter"] for s in stages], [funnel.input_rows] + [s["out"] for s in stages],
-                 title)
-
-
 def run(cfg: FilterRunConfig) -> Funnel:
     fconfig = FilterConfig.load(cfg.config)
     if cfg.workers:
@@ -362,8 +354,10 @@ def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sourc
         "columns": asdict(columns),
     }
     atomic_write_json(partial / "stats.json", stats)
-    _funnel_png(partial / "funnel.png", funnel, f"{Path(cfg.input).name}: {funnel.accepted:,} of "
-                                                 f"{funnel.input_rows:,} traces accepted")
+    from factory.charts import funnel_chart
+
+    funnel_chart(partial / "funnel.png", funnel.input_rows, funnel.stages(),
+                 f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")
     if out.exists():
         old = out.with_name(out.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

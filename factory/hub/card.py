@@ -59,8 +59,7 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
     images.mkdir(exist_ok=True)
     stats = staged.stats
     funnel = stats.get("funnel", [])
-    funnel_chart(images / "funnel.png", ["input"] + [s["filter"] for s in funnel],
-                 [stats["input_rows"]] + [s["out"] for s in funnel],
+    funnel_chart(images / "funnel.png", stats["input_rows"], funnel,
                  f"{stats['accepted']:,} of {stats['input_rows']:,} traces accepted")
     lengths = staged.lengths or [0]
     length_histogram(images / "lengths.png", lengths, "completion length of accepted traces",
