@@ -66,7 +66,7 @@ class CodeTestsFilter(Filter):
         if tests is None:
             return "no_tests"
         limits = Limits(wall_seconds=self.wall_seconds, cpu_seconds=self.cpu_seconds, memory_mb=self.memory_mb)
-        slot = os.getpid() % 1000  # one uid per worker process: separate process counts
+        slot = os.getpid()  # one uid per worker process: no two live workers share one
         for k, test in enumerate(tests[: self.max_tests]):
             result = run_program(program, str(test["input"]), limits, slot=slot)
             if result.status != "ok":

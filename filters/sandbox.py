@@ -38,7 +38,10 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-BASE_UID = 62000  # sandbox slot k runs as uid BASE_UID + k (no such users needed)
+# Sandbox slot k runs as uid BASE_UID + k. No such users need exist; the range
+# is far above any system or login uid, so the clean-up that kills everything
+# of a slot's uid can only ever hit sandboxed processes.
+BASE_UID = 1_000_000_000
 PR_SET_CHILD_SUBREAPER = 36
 
 
