@@ -15,6 +15,7 @@ the stored login (`hf auth login`) and is never printed or written anywhere.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class PublishConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The one-commit classic-LFS upload the tests cover (factory/hub/upload.py);
+    # huggingface_hub reads this once, when it is first imported.
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
     def go() -> int:
         config = parse_config(PublishConfig, argv, prog="python -m factory.publish", doc=__doc__)
         from factory.hub.checks import check_card, check_round_trip

@@ -127,7 +127,7 @@ def _publish(url, *args, token=TOKEN):
     from conftest import ROOT, python_cmd
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_ENDPOINT=url, HF_HUB_DISABLE_XET="1", HF_HOME=str(ROOT / ".pytest-hf-home"))
+    env.update(HF_ENDPOINT=url, HF_HOME=str(ROOT / ".pytest-hf-home"))  # the CLI itself turns Xet off
     if token:
         env["HF_TOKEN"] = token
     return subprocess.run(python_cmd("-m", "factory.publish", *args), cwd=ROOT, env=env, capture_output=True,

@@ -6,6 +6,8 @@
 - The repo is created if needed (`--private`), the branch too (`--revision`).
 - A repo that already holds factory data with another schema, or Parquet data
   the factory did not publish, is refused unless `--force`.
+- Classic LFS transfer (HF_HUB_DISABLE_XET, set by `factory.publish` before
+  huggingface_hub is first imported: the client reads it at import time).
 - One commit: huggingface_hub compares every file with the Hub's copy and
   sends only what changed, so re-publishing the same data is a no-op (no
   commit), and after an interrupted upload the LFS files already received are
@@ -46,7 +48,6 @@ def publish(stage: Path, repo_id: str, *, private: bool = False, revision: str =
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     token = get_token()
     if not token:
         raise InputError(f"no Hugging Face token found; {LOGIN_HINT}")
