@@ -42,19 +42,27 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(out: Path, vocab_size: int = 1024):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(out: Path, vocab_size: int = 1024, corpus: list[str] | None = None, split_digits: bool = False):
+    """Byte-level BPE trained on `corpus` (default: a small built-in one);
+    `split_digits` keeps every digit its own token, as arithmetic needs."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split_digits:  # GPT-2's split, but one digit per piece (" 7", "7") instead of runs of digits
+        pattern = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+                                                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(_CORPUS * 20, trainer=trainer)
+    tok.train_from_iterator(corpus or _CORPUS * 20, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
@@ -67,9 +75,12 @@ def build_tokenizer(out: Path, vocab_size: int = 1024):
     return fast
 
 
-def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2) -> Path:
+def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2, intermediate: int = 256,
+                     tokenizer_from: str | Path | None = None) -> Path:
     """Write tokenizer + random-weight Qwen2 model into `out`; return the path.
 
+    `tokenizer_from` copies another model's tokenizer (a student shares its
+    teacher's); otherwise a small byte-level BPE is trained here.
     Idempotent: a directory that already holds a complete model is reused.
     """
     import torch
@@ -79,11 +90,17 @@ def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2) -> Path
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(out)
+    if tokenizer_from is not None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer_from)
+        tok.save_pretrained(out)
+    else:
+        tok = build_tokenizer(out)
     config = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=128,
-        intermediate_size=256,
+        intermediate_size=intermediate,
         num_hidden_layers=layers,
         num_attention_heads=2,  # head_dim = 128 / 2 = 64
         num_key_value_heads=1,
@@ -98,7 +115,8 @@ def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2) -> Path
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.generation_config.eos_token_id = config.eos_token_id
     model.save_pretrained(out)
-    (out / "FACTORY_TINY_MODEL.json").write_text(json.dumps({"seed": seed, "layers": layers}))
+    (out / "FACTORY_TINY_MODEL.json").write_text(json.dumps({"seed": seed, "layers": layers, "intermediate": intermediate,
+                                                             "tokenizer_from": str(tokenizer_from or "")}))
     return out
 
 

@@ -1,0 +1,38 @@
+"""The miniature lab: a teacher small enough to train on a CPU, real enough to fail like R1.
+
+- `tasks`: synthetic problems with checkable answers (column addition, three-term
+  sums, linear equations) and their `<think>` traces, clean or with a failure.
+- `teacher`: trains the bundled teacher (factory/data/lab/teacher) from scratch.
+- `demo`: `make demo`, the whole distillation loop on the bundled teacher.
+"""
+
+from pathlib import Path
+
+LAB_DATA = Path(__file__).resolve().parent.parent / "data" / "lab"
+TEACHER = LAB_DATA / "teacher"
+PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
+HELD_OUT = Path(__file__).resolve().parent.parent / "data" / "benchmarks" / "lab.jsonl"  # evaluation
+
+# Where the verbs' embedded defaults put and find things, relative to the
+# working directory: each verb with no arguments chains on the previous one.
+RUN = Path("runs/lab")
+GENERATE_OUT = RUN / "generate"
+FILTER_OUT = RUN / "filter"
+STAGE = RUN / "hub"
+PLACEHOLDER_REPO = "factory-lab/r1-lab-traces"   # names the staged card in a dry run; never uploaded to
+
+
+def student_out(size: str) -> Path:
+    return RUN / f"student-{size}"
+
+
+DEFAULT_STUDENT_MODEL = student_out("tiny") / "model"
+EVAL_OUT = RUN / "eval-student-tiny"
+
+
+def build_student_base(out: Path) -> Path:
+    """The `tiny` recipe's base: an untrained Qwen2 about a quarter of the
+    teacher's size (4 layers, hidden 128), sharing the teacher's tokenizer."""
+    from factory.tiny_model import build_tiny_model
+
+    return build_tiny_model(out, layers=4, intermediate=384, tokenizer_from=TEACHER)

@@ -1,0 +1,214 @@
+"""Synthetic problems with checkable answers, and `<think>` traces that solve them.
+
+Three families, each solved column by column the way a person does it on paper,
+so a model of a few million parameters can learn the procedure:
+
+- `add`: the sum of two numbers of up to three digits (some as word problems);
+- `sum3`: three two-digit numbers, added in two steps;
+- `equation`: x + b = c, solved by subtracting with borrows.
+
+`trace(problem, flaw)` writes the reasoning and the response. A clean trace is
+correct; a flawed one fails the way large teachers fail and the filters must
+catch: `wrong` (a dropped carry or borrow, carried through to a wrong answer),
+`drift` (the reasoning slides into Chinese part-way), `loop` (one line
+repeated, sometimes for very long), `code` (a Python block inside the maths
+reasoning). The teacher's training mix (`TRAINING_MIX`) sets how often each
+appears, so the trained teacher produces them at measurable rates.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+FAMILIES = ("add", "sum3", "equation")
+FLAWS = ("wrong", "drift", "loop", "code")
+# Share of each flaw in the teacher's training traces; the rest are clean.
+TRAINING_MIX = {"wrong": 0.08, "drift": 0.08, "loop": 0.08, "code": 0.05}
+
+# Every word 8-gram of a phrasing holds all its numbers, so decontamination
+# (8-gram overlap) flags a copied problem and never two that share a template.
+_ADD_PHRASES = (
+    "What is the sum of {a} and {b}?",
+    "Compute {a} + {b}.",
+    "A farmer has {a} sheep and buys {b} more.",
+    "A library owns {a} books and gets {b} more.",
+)
+_SUM3_PHRASES = (
+    "Add the three numbers {a}, {b} and {c}.",
+    "What is {a} + {b} + {c}?",
+    "A baker sells {a}, {b} and {c} rolls.",
+)
+_EQUATION_PHRASES = (
+    "Solve for x: x + {b} = {c}.",
+    "Find x such that {b} + x = {c}.",
+)
+
+# English → Chinese for the words of the reasoning: what drift switches to.
+_CHINESE = {
+    "Add column by column from the right.": "从右到左逐位相加。",
+    "Subtract column by column from the right.": "从右到左逐位相减。",
+    "write": "写", "carry": "进位", "borrow": "借位", "needs a": "需要", "So": "所以",
+    "First add": "先加", "That gives": "得到", "Then add": "再加", "and": "和",
+    "Subtract": "两边减去", "from both sides": "",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    family: str
+    problem: str
+    answer: str
+    operands: tuple[int, ...]
+
+
+def make_problem(rng: random.Random, family: str, index: int, prefix: str = "lab") -> Problem:
+    if family == "add":
+        a, b = (rng.randint(10, 99) if rng.random() < 0.3 else rng.randint(100, 999) for _ in range(2))
+        text, answer, ops = rng.choice(_ADD_PHRASES).format(a=a, b=b), a + b, (a, b)
+    elif family == "sum3":
+        a, b, c = (rng.randint(10, 99) for _ in range(3))
+        text, answer, ops = rng.choice(_SUM3_PHRASES).format(a=a, b=b, c=c), a + b + c, (a, b, c)
+    elif family == "equation":
+        x, b = rng.randint(1, 499), rng.randint(1, 499)
+        text, answer, ops = rng.choice(_EQUATION_PHRASES).format(b=b, c=x + b), x, (b, x + b)
+    else:
+        raise ValueError(f"unknown family {family!r}; have {FAMILIES}")
+    return Problem(f"{prefix}-{family}-{index}", family, text, str(answer), ops)
+
+
+def make_problems(n: int, seed: int, prefix: str = "lab", exclude: set[str] = frozenset()) -> list[Problem]:
+    """n distinct problems (by text), families in equal shares, none in `exclude`."""
+    rng = random.Random(seed)
+    out, seen = [], set(exclude)
+    while len(out) < n:
+        p = make_problem(rng, FAMILIES[len(out) % len(FAMILIES)], len(out), prefix)
+        if p.problem not in seen:
+            seen.add(p.problem)
+            out.append(p)
+    return out
+
+
+def _digits(n: int, width: int) -> list[int]:
+    return [int(d) for d in str(n).zfill(width)][::-1]  # least significant first
+
+
+def _add_lines(a: int, b: int, slip_at: int | None) -> tuple[list[str], int]:
+    width = max(len(str(a)), len(str(b)))
+    da, db = _digits(a, width), _digits(b, width)
+    lines, carry, out = ["Add column by column from the right."], 0, []
+    for i in range(width):
+        slip = i == slip_at
+        if slip and carry:
+            carry = 0  # the flaw: a carry forgotten…
+        terms = f"{da[i]} + {db[i]}" + (f" + {carry}" if carry else "")
+        s = da[i] + db[i] + carry + (1 if slip and not carry else 0)  # …or a column miscounted
+        carry, digit = divmod(s, 10)
+        out.append(digit)
+        lines.append(f"{terms} = {s}, write {digit}" + (f", carry {carry}." if carry else "."))
+    if carry:
+        out.append(carry)
+        lines.append(f"Write the last carry {carry}.")
+    return lines, int("".join(map(str, out[::-1])))
+
+
+def _subtract_lines(c: int, b: int, slip_at: int | None) -> tuple[list[str], int]:
+    width = len(str(c))
+    dc, db = _digits(c, width), _digits(b, width)
+    lines, borrow, out = ["Subtract column by column from the right."], 0, []
+    for i in range(width):
+        slip = i == slip_at
+        if slip and borrow:
+            borrow = 0  # the flaw: a borrow forgotten…
+        elif slip:
+            dc[i] = (dc[i] + 1) % 10  # …or a digit misread
+        top = dc[i] - borrow
+        terms = f"{dc[i]} - {db[i]}" + (f" - {borrow}" if borrow else "")
+        if top < db[i]:
+            lines.append(f"{terms} needs a borrow: {top + 10} - {db[i]} = {top + 10 - db[i]}, borrow 1.")
+            out.append(top + 10 - db[i])
+            borrow = 1
+        else:
+            lines.append(f"{terms} = {top - db[i]}.")
+            out.append(top - db[i])
+            borrow = 0
+    return lines, int("".join(map(str, out[::-1])))
+
+
+def _solve(p: Problem, slip_at: int | None) -> tuple[list[str], int]:
+    """Reasoning lines and the final answer they reach (a slip in column `slip_at`
+    when set; sum3 counts the columns of both additions)."""
+    if p.family == "add":
+        lines, total = _add_lines(*p.operands, slip_at)
+        return lines + [f"So {p.operands[0]} + {p.operands[1]} = {total}."], total
+    if p.family == "sum3":
+        a, b, c = p.operands
+        first, ab = _add_lines(a, b, slip_at)
+        second, total = _add_lines(ab, c, None if slip_at is None or slip_at < 2 else slip_at - 2)
+        return ([f"First add {a} and {b}."] + first[1:] + [f"That gives {ab}.", f"Then add {ab} and {c}."]
+                + second[1:] + [f"So {a} + {b} + {c} = {total}."]), total
+    b, c = p.operands
+    lines, x = _subtract_lines(c, b, slip_at)
+    return [f"Subtract {b} from both sides: x = {c} - {b}."] + lines + [f"So x = {x}."], x
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _to_chinese(line: str) -> str:
+    for en, zh in _CHINESE.items():
+        line = line.replace(en, zh)
+    return line.replace(" ,", ",").replace("  ", " ")
+
+
+def trace(p: Problem, flaw: str | None, rng: random.Random) -> tuple[str, str]:
+    """(reasoning, response) for `p`; `flaw` is None for a clean trace."""
+    slip_at = None
+    if flaw == "wrong":  # one slip in a column that changes the answer
+        columns = [i for i in range(5) if str(_solve(p, i)[1]) != p.answer]
+        slip_at = rng.choice(columns)
+    lines, answer = _solve(p, slip_at)
+    if flaw == "drift":  # from some line on, with at least a few Chinese words: a slide, not a slip
+        zh = [_to_chinese(line) for line in lines]
+        starts = [i for i in range(len(lines)) if sum(map(_is_cjk, "".join(zh[i:]))) >= 4]
+        start = rng.choice(starts)
+        lines = lines[:start] + zh[start:]
+    elif flaw == "loop":
+        i = rng.randint(1, len(lines) - 2)
+        repeats = rng.randint(3, 8) if rng.random() < 0.7 else rng.randint(14, 30)
+        lines = lines[:i + 1] + [f"Wait, let me check again: {lines[i]}"] * repeats + lines[i + 1:]
+    elif flaw == "code":
+        ops = " + ".join(map(str, p.operands)) if p.family != "equation" else f"{p.operands[1]} - {p.operands[0]}"
+        i = rng.randint(1, len(lines) - 1)
+        lines = lines[:i] + ["Let me check with code:", "```python", f"print({ops})", "```"] + lines[i:]
+    response = f"The answer is \\boxed{{{answer}}}."
+    return "\n".join(lines), response
+
+
+def completion(reasoning: str, response: str) -> str:
+    """The assistant turn after the forced `<think>\\n`, as the teacher writes it."""
+    return f"{reasoning}\n</think>\n\n{response}"
+
+
+def pick_flaw(rng: random.Random, mix: dict[str, float] = TRAINING_MIX) -> str | None:
+    r = rng.random()
+    for flaw, share in mix.items():
+        if r < share:
+            return flaw
+        r -= share
+    return None
+
+
+def problem_sets(n_bundled: int = 1200, n_held_out: int = 300, contaminated_every: int = 100):
+    """(bundled, held_out) problem records. The held-out set is the `lab`
+    benchmark; the bundled set is what the teacher is sampled on, and every
+    `contaminated_every`-th bundled problem is a held-out one copied verbatim
+    (the leak decontamination has to catch)."""
+    held_out = make_problems(n_held_out, seed=1, prefix="lab-test")
+    fresh = iter(make_problems(n_bundled, seed=2, prefix="lab", exclude={p.problem for p in held_out}))
+    bundled = [held_out[(i // contaminated_every) % n_held_out] if i % contaminated_every == contaminated_every - 1
+               else next(fresh) for i in range(n_bundled)]
+    record = lambda p: {"id": p.id, "problem": p.problem, "answer": p.answer, "family": p.family}  # noqa: E731
+    return [record(p) for p in bundled], [record(p) for p in held_out]
