@@ -7,8 +7,9 @@ usage:
       --endpoints http://node1:8000,http://node2:8000 --out runs/eval-r1
   python -m factory.evaluate --compare runs/eval-r1/results.json runs/eval-student-7b/results.json
 
-Benchmarks: shipped names (math500, aime24, amc23, minerva_math, olympiadbench,
-gsm8k_test), .jsonl/.parquet paths, or Hub dataset ids, comma-separated. Protocol by
+With no arguments it scores the lab's tiny student (runs/lab/student-tiny) on the
+lab's held-out problems. Benchmarks: shipped names (math500, aime24, amc23,
+minerva_math, olympiadbench, gsm8k_test, lab), .jsonl/.parquet paths, or Hub dataset ids, comma-separated. Protocol by
 default: the generation prompt (zero-shot, <think>), temperature 0.6, top-p 0.95, up to
 32,768 new tokens, k samples per problem. Samples are generate runs under OUT/samples/,
 so an interrupted evaluation resumes; grades are under OUT/graded/; scores go to
@@ -21,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory import lab
 from factory.cli import parse_config, run_cli
 from generators.sampling import R1_MAX_TOKENS, R1_TEMPERATURE, R1_TOP_P
 
@@ -30,10 +32,10 @@ def _h(text: str) -> dict:
 
 @dataclass
 class EvaluateConfig:
-    model: str | None = field(default=None, metadata=_h("model to score: local path or Hub id (the farm's served name)"))
-    out: Path | None = field(default=None, metadata=_h("output folder: samples/, graded/, results.json, results.md"))
-    benchmarks: list[str] = field(default_factory=lambda: ["math500", "aime24"],
-                                  metadata=_h("shipped names, file paths or Hub ids"))
+    model: str = field(default=str(lab.DEFAULT_STUDENT_MODEL), metadata=_h("model to score: local path or Hub id (the farm's served name; default: the lab's tiny student)"))
+    out: Path | None = field(default=None, metadata=_h("output folder: samples/, graded/, results.json, results.md (required unless the model is the default)"))
+    benchmarks: list[str] = field(default_factory=lambda: ["lab"],
+                                  metadata=_h("shipped names, file paths or Hub ids (default: lab, the lab's held-out problems)"))
     samples: int = field(default=4, metadata=_h("k: samples per problem (the paper used 4-64)"))
     k: list[str] = field(default_factory=list, metadata=_h("per-benchmark k, e.g. aime24=64,math500=4"))
     max_tokens: int = field(default=R1_MAX_TOKENS, metadata=_h("max new tokens per sample"))
@@ -60,8 +62,10 @@ class EvaluateConfig:
     def __post_init__(self):
         if self.compare:
             return
+        if self.out is None and self.model == str(lab.DEFAULT_STUDENT_MODEL):
+            self.out = lab.EVAL_OUT
         if not self.model or self.out is None:
-            raise ValueError("--model and --out are required (or --compare RESULTS.json,…)")
+            raise ValueError("--out is required with --model (or --compare RESULTS.json,…)")
         self.out = Path(self.out)
         if self.samples < 1:
             raise ValueError("--samples must be at least 1")

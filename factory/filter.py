@@ -5,6 +5,7 @@ usage:
   python -m factory.filter --input open-r1/OpenR1-Math-220k --out runs/openr1-refiltered \\
       --problem-column problem --answer-column answer --completion-column generation \\
       --config my-filters.yaml
+  python -m factory.filter                 # the lab's traces: runs/lab/generate → runs/lab/filter
 
 Input: a generate run directory, Parquet / JSONL files or a folder of them, or a Hub
 dataset. Output: OUT/accepted/*.parquet, OUT/rejected/*.parquet (every input column,

@@ -1,6 +1,7 @@
 """Sample long chain-of-thought traces from a teacher into resumable Parquet shards.
 
 usage:
+  python -m factory.generate               # the lab: bundled teacher and problems → runs/lab/generate
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
       --tensor-parallel-size 8 --samples 4 --out runs/r1-math
   python -m factory.generate --problems data/ --teacher deepseek-ai/DeepSeek-R1 \\

@@ -4,6 +4,7 @@ usage:
   python -m factory.publish --data runs/r1-math-filtered --repo-id you/r1-math-traces --private
   python -m factory.publish --data runs/r1-math-filtered --repo-id you/r1-math-traces \\
       --dry-run --stage runs/r1-math-stage
+  python -m factory.publish --dry-run      # stage the lab's filtered traces in runs/lab/hub
 
 Stages a Hub-ready dataset repo (data/*.parquet, README.md card with metadata, the
 funnel and length charts), checks that `datasets.load_dataset` returns exactly the
@@ -21,13 +22,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory import lab
 from factory.cli import parse_config, run_cli
 
 
 @dataclass
 class PublishConfig:
-    data: Path = field(metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json)"})
-    repo_id: str = field(metadata={"help": "Hub dataset repo, USER/NAME"})
+    data: Path = field(default=lab.FILTER_OUT, metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json)"})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub dataset repo, USER/NAME (required unless --dry-run)"})
     private: bool = field(default=False, metadata={"help": "create the repo as private"})
     revision: str = field(default="main", metadata={"help": "branch to publish to (created if missing)"})
     dry_run: bool = field(default=False, metadata={"help": "stage and check only; upload nothing"})
@@ -40,6 +42,11 @@ class PublishConfig:
 
     def __post_init__(self):
         self.data = Path(self.data)
+        if self.repo_id is None:
+            if not self.dry_run:
+                raise ValueError("--repo-id USER/NAME is required to upload (or stage only with --dry-run)")
+            self.repo_id = lab.PLACEHOLDER_REPO
+            self.stage = self.stage if self.stage is not None else lab.STAGE
         if self.stage is not None:
             self.stage = Path(self.stage)
         parts = self.repo_id.split("/")

@@ -75,12 +75,9 @@ def build_tokenizer(out: Path, vocab_size: int = 1024, corpus: list[str] | None 
     return fast
 
 
-def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2, intermediate: int = 256,
-                     tokenizer_from: str | Path | None = None) -> Path:
+def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2) -> Path:
     """Write tokenizer + random-weight Qwen2 model into `out`; return the path.
 
-    `tokenizer_from` copies another model's tokenizer (a student shares its
-    teacher's); otherwise a small byte-level BPE is trained here.
     Idempotent: a directory that already holds a complete model is reused.
     """
     import torch
@@ -90,17 +87,11 @@ def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2, interme
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    if tokenizer_from is not None:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(tokenizer_from)
-        tok.save_pretrained(out)
-    else:
-        tok = build_tokenizer(out)
+    tok = build_tokenizer(out)
     config = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=128,
-        intermediate_size=intermediate,
+        intermediate_size=256,
         num_hidden_layers=layers,
         num_attention_heads=2,  # head_dim = 128 / 2 = 64
         num_key_value_heads=1,
@@ -115,8 +106,7 @@ def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2, interme
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.generation_config.eos_token_id = config.eos_token_id
     model.save_pretrained(out)
-    (out / "FACTORY_TINY_MODEL.json").write_text(json.dumps({"seed": seed, "layers": layers, "intermediate": intermediate,
-                                                             "tokenizer_from": str(tokenizer_from or "")}))
+    (out / "FACTORY_TINY_MODEL.json").write_text(json.dumps({"seed": seed, "layers": layers}))
     return out
 
 

@@ -3,7 +3,7 @@
 usage:
   python -m factory.train_student --size 7b --data runs/r1-math-filtered --out runs/student-7b
   python -m factory.train_student --size 70b --data user/r1-traces --out runs/student-70b --dry-run
-  python -m factory.train_student --size tiny --data runs/demo-filtered --out runs/student-tiny
+  python -m factory.train_student          # the lab's tiny student on runs/lab/filter
 
 Sizes (students/recipes/<size>.yaml): 1.5b Qwen2.5-Math-1.5B, 7b Qwen2.5-Math-7B, 8b
 Llama-3.1-8B, 14b Qwen2.5-14B, 32b Qwen2.5-32B, 70b Llama-3.3-70B-Instruct, tiny (built
@@ -21,14 +21,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory import lab
 from factory.cli import parse_config, run_cli
 
 
 @dataclass
 class TrainStudentConfig:
-    size: str = field(metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny"})
-    data: str = field(metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
-    out: Path = field(metadata={"help": "output folder: checkpoints/ and the trained model/"})
+    size: str = field(default="tiny", metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny"})
+    data: str = field(default=str(lab.FILTER_OUT), metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
+    out: Path | None = field(default=None, metadata={"help": "output folder: checkpoints/ and the trained model/ (default: runs/lab/student-SIZE)"})
     dry_run: bool = field(default=False, metadata={"help": "print the plan (GPUs, memory, tokens, command); train nothing"})
     max_steps: int | None = field(default=None, metadata={"help": "stop after N optimizer steps"})
     resume: bool = field(default=True, metadata={"help": "resume from the latest checkpoint in OUT/checkpoints"})
@@ -37,7 +38,7 @@ class TrainStudentConfig:
     launch: bool = field(default=True, metadata={"help": "relaunch through accelerate when several GPUs are visible"})
 
     def __post_init__(self):
-        self.out = Path(self.out)
+        self.out = Path(self.out) if self.out is not None else lab.student_out(self.size)
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("--max-steps must be at least 1")
 
@@ -89,7 +90,7 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
     from students.sft import token_stats
 
     recipe.validate()
-    arch = recipe.architecture(None if recipe.model != "tiny" else _tiny_for_dry_run(config))
+    arch = recipe.architecture(None if recipe.model != "tiny" else str(lab.STUDENT_BASE))
     p = plan(arch, recipe)
     b = p.breakdown
     print(f"recipe {recipe.path}\n" + yaml.safe_dump({"model": recipe.model, "chat_template": recipe.chat_template,
@@ -113,12 +114,6 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
           f"({stats['tokens_cut']:,} tokens): {stats['overflow']}")
     print(f"\nlaunch:\n{launch_command(recipe, p, argv)}")
     return 0
-
-
-def _tiny_for_dry_run(config: TrainStudentConfig) -> str:
-    from factory.tiny_model import build_tiny_model
-
-    return str(build_tiny_model(config.out / "base"))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from factory import lab
 from factory.errors import InputError, RuntimeFailure
 from factory.progress import Progress
 from factory.shards import ShardWriter, atomic_write_json
@@ -101,8 +102,8 @@ class _Batch:
 
 @dataclass
 class FilterRunConfig:
-    input: str = field(metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
-    out: Path = field(metadata={"help": "output folder: accepted/, rejected/, stats.json, funnel.png"})
+    input: str = field(default=str(lab.GENERATE_OUT), metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
+    out: Path = field(default=lab.FILTER_OUT, metadata={"help": "output folder: accepted/, rejected/, stats.json, funnel.png"})
     config: Path | None = field(default=None, metadata={"help": "filters YAML (default: filters/default.yaml)"})
     problem_column: str = field(default="problem", metadata={"help": "column with the problem text"})
     answer_column: str = field(default="answer", metadata={"help": "column with the reference answer"})

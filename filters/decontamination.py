@@ -19,7 +19,7 @@ from filters.base import Filter, register
 from filters.text import ngram_hashes, normalised_text, row_word_hashes, word_hashes
 
 SHIPPED = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks"
-DEFAULT_BENCHMARKS = ["math500", "aime24", "amc23", "minerva_math", "olympiadbench", "gsm8k_test"]
+DEFAULT_BENCHMARKS = ["math500", "aime24", "amc23", "minerva_math", "olympiadbench", "gsm8k_test", "lab"]
 
 
 def benchmark_problems(spec: str) -> tuple[str, list[str]]:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory import lab
 from generators.sampling import R1_MAX_TOKENS, R1_TEMPERATURE, R1_TOP_P
 
 
@@ -16,9 +17,10 @@ def _h(text: str, **extra) -> dict:
 @dataclass
 class GenerateConfig:
     # what to generate
-    problems: str = field(metadata=_h("problems: a .jsonl/.json/.parquet file, a folder of them, or a Hub dataset id"))
-    teacher: str = field(metadata=_h("teacher model: local path or Hub id (the name vLLM loads or the farm serves)"))
-    out: Path = field(metadata=_h("run directory; rerunning the same command resumes it"))
+    # The defaults are the miniature lab's: its bundled teacher on its bundled problems.
+    problems: str = field(default=str(lab.PROBLEMS), metadata=_h("problems: a .jsonl/.json/.parquet file, a folder of them, or a Hub dataset id (default: the lab's bundled set)"))
+    teacher: str = field(default=str(lab.TEACHER), metadata=_h("teacher model: local path or Hub id (the name vLLM loads or the farm serves; default: the lab's bundled teacher)"))
+    out: Path = field(default=lab.GENERATE_OUT, metadata=_h("run directory; rerunning the same command resumes it"))
     samples: int = field(default=4, metadata=_h("samples per problem"))
     max_tokens: int = field(default=R1_MAX_TOKENS, metadata=_h("max new tokens per sample"))
     temperature: float = field(default=R1_TEMPERATURE, metadata=_h("sampling temperature (R1: 0.6)"))

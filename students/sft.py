@@ -34,9 +34,9 @@ class TrainResult:
 
 def base_model_path(recipe: Recipe, out: Path) -> str:
     if recipe.model == "tiny":
-        from factory.tiny_model import build_tiny_model
+        from factory.lab import STUDENT_BASE
 
-        return str(build_tiny_model(out / "base"))
+        return str(STUDENT_BASE)
     return recipe.model
 
 

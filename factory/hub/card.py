@@ -108,8 +108,9 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
     decon = (stats.get("config", {}).get("filters", {}) or {}).get("decontamination")
     if decon is not None:
         removed = next((f["reasons"] for f in funnel if f["filter"] == "decontamination"), {})
-        benches = (decon or {}).get("benchmarks") or ["math500", "aime24", "amc23", "minerva_math", "olympiadbench",
-                                                       "gsm8k_test"]
+        from filters.decontamination import DEFAULT_BENCHMARKS
+
+        benches = (decon or {}).get("benchmarks") or DEFAULT_BENCHMARKS
         benches = list(benches) + list((decon or {}).get("extra") or [])
         parts += ["## Decontamination", "",
                   f"Problems, reasoning and responses were checked for word {(decon or {}).get('ngram', 8)}-gram "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 LAB_DATA = Path(__file__).resolve().parent.parent / "data" / "lab"
 TEACHER = LAB_DATA / "teacher"
+STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
 HELD_OUT = Path(__file__).resolve().parent.parent / "data" / "benchmarks" / "lab.jsonl"  # evaluation
 
@@ -29,10 +30,3 @@ def student_out(size: str) -> Path:
 DEFAULT_STUDENT_MODEL = student_out("tiny") / "model"
 EVAL_OUT = RUN / "eval-student-tiny"
 
-
-def build_student_base(out: Path) -> Path:
-    """The `tiny` recipe's base: an untrained Qwen2 about a quarter of the
-    teacher's size (4 layers, hidden 128), sharing the teacher's tokenizer."""
-    from factory.tiny_model import build_tiny_model
-
-    return build_tiny_model(out, layers=4, intermediate=384, tokenizer_from=TEACHER)

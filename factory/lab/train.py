@@ -1,0 +1,285 @@
+"""Train the miniature lab's two bundled models from scratch, on a CPU.
+
+    python -m factory.lab.train teacher        # → factory/data/lab/teacher
+    python -m factory.lab.train student-base   # → factory/data/lab/student-base (needs the teacher's tokenizer)
+
+The teacher is a Qwen2 of about 3M parameters (4 layers, hidden 256, head_dim
+64 for vLLM's CPU attention kernel) with a byte-level BPE tokenizer whose
+digits are single tokens (column arithmetic needs them). It learns the lab's
+problems (factory/lab/tasks.py) from an endless stream of traces written in
+the R1 format: the prompt exactly as `factory.generate` renders it, then
+`<think>` reasoning and a `\\boxed{}` answer. The stream follows
+`tasks.TRAINING_MIX`, so the teacher also learns to fail (wrong columns,
+drift into Chinese, loops, code in its reasoning) at roughly those rates.
+The loss is on the assistant turn only. Problems of the bundled set and the
+held-out benchmark never appear in training.
+
+The student base stands in for a pretrained base model: the student
+architecture (4 layers, hidden 128, 0.9M parameters) pretrained on worked
+column arithmetic as plain text, as Qwen2.5-Math was pretrained on maths
+before R1 distilled into it. Distillation (`factory.train_student --size
+tiny`) then teaches it the chat turn, the think block, word problems and the
+boxed answer, and whatever habits the traces carry.
+
+Each folder's TRAINING.json records its run (steps, seconds, loss, greedy
+accuracy on unseen problems along the way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks
+
+ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                    num_key_value_heads=2, max_position_embeddings=1024)
+STUDENT_ARCHITECTURE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=2,
+                            num_key_value_heads=1, max_position_embeddings=1024)
+
+
+def _corpus(n: int = 3000) -> list[str]:
+    rng = random.Random(0)
+    out = []
+    for p in tasks.make_problems(n, seed=99, prefix="corpus"):
+        flaw = tasks.FLAWS[rng.randrange(len(tasks.FLAWS))] if rng.random() < 0.3 else None
+        out += [p.problem, tasks.completion(*tasks.trace(p, flaw, rng))]
+    # the fixed parts of every prompt, so they become a handful of tokens
+    return out + ["user\nPlease reason step by step, and put your final answer within \\boxed{}.\nassistant\n"] * 2000
+
+
+def build_tokenizer(out: Path, vocab_size: int = 768):
+    from factory.tiny_model import build_tokenizer as build
+
+    return build(out, vocab_size=vocab_size, corpus=_corpus(), split_digits=True)
+
+
+def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.Random) -> tuple[list[int], int]:
+    """Token ids of prompt + completion + end of turn, and the prompt's length."""
+    from generators.prompts import render_prompt
+
+    prompt = render_prompt(tok, template.user_message(problem.problem))
+    ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids_completion = tok(tasks.completion(*tasks.trace(problem, flaw, rng)) + tok.eos_token,
+                         add_special_tokens=False)["input_ids"]
+    return ids_prompt + ids_completion, len(ids_prompt)
+
+
+def reserved_problems() -> set[str]:
+    """Texts the teacher must never train on: the bundled set and the held-out benchmark."""
+    texts = set()
+    for path in (PROBLEMS, HELD_OUT):
+        if path.exists():
+            texts |= {json.loads(line)["problem"] for line in path.open(encoding="utf-8") if line.strip()}
+    return texts
+
+
+def greedy_accuracy(model, tok, template, problems: list[tasks.Problem], max_new_tokens: int = 256) -> float:
+    """Share of problems whose greedy trace boxes the right answer (transformers, batched)."""
+    import torch
+
+    from filters.answers import last_boxed
+    from generators.prompts import render_prompt
+
+    model.eval()
+    tok.padding_side = "left"
+    right = 0
+    for i in range(0, len(problems), 64):
+        batch = problems[i:i + 64]
+        enc = tok([render_prompt(tok, template.user_message(p.problem)) for p in batch], return_tensors="pt",
+                  padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        for p, ids in zip(batch, out[:, enc["input_ids"].shape[1]:]):
+            right += last_boxed(tok.decode(ids, skip_special_tokens=True)) == p.answer
+    model.train()
+    return right / len(problems)
+
+
+def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, evaluate, eval_every: int):
+    """AdamW with warm-up and cosine decay on batches of `example(rng)` → (ids,
+    tokens not trained on at the start); 8 batches drawn at a time and grouped by
+    length, so there is little padding. bf16 autocast (AMX where present)."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    rng = random.Random(seed)
+    start, history, loss_avg, batches = time.monotonic(), [], None, []
+    for step in range(1, steps + 1):
+        if not batches:
+            pool = sorted((example(rng) for _ in range(8 * batch)), key=lambda s: len(s[0]))
+            batches = [pool[i:i + batch] for i in range(0, len(pool), batch)]
+            rng.shuffle(batches)
+        seqs = batches.pop()
+        width = max(len(ids) for ids, _ in seqs)
+        input_ids = torch.full((len(seqs), width), tok.pad_token_id)
+        labels = torch.full((len(seqs), width), -100)
+        attention = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, (ids, n_masked) in enumerate(seqs):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            labels[row, n_masked:len(ids)] = torch.tensor(ids[n_masked:])
+            attention[row, :len(ids)] = 1
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        if step % 25 == 0 or step == steps:
+            elapsed = time.monotonic() - start
+            print(f"step {step}/{steps} | loss {loss_avg:.4f} | {step / elapsed:.2f} steps/s | "
+                  f"elapsed {elapsed:.0f}s | ETA {(steps - step) * elapsed / step:.0f}s", flush=True)
+        if eval_every and (step % eval_every == 0 or step == steps):
+            acc = evaluate(model)
+            history.append({"step": step, "loss": round(loss_avg, 4), "greedy_accuracy": round(acc, 4)})
+            print(f"  greedy accuracy on unseen problems: {acc:.1%}", flush=True)
+    return history, round(time.monotonic() - start)
+
+
+def _new_model(tok, architecture: dict, seed: int):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=len(tok), bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
+                         torch_dtype="bfloat16", **architecture)
+    return Qwen2ForCausalLM(config)
+
+
+def _save(model, tok, out: Path, record: dict) -> None:
+    import torch
+
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.to(torch.bfloat16).save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "TRAINING.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _check_problems(seed: int) -> list[tasks.Problem]:
+    reserved = reserved_problems()
+    return [p for p in tasks.make_problems(192, seed=seed + 1000, prefix="check") if p.problem not in reserved]
+
+
+def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int) -> dict:
+    from generators.prompts import load_template
+
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(out)
+    template = load_template("math")
+    model = _new_model(tok, ARCHITECTURE, seed)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
+    reserved, check = reserved_problems(), _check_problems(seed)
+    counter = iter(range(10 ** 9))
+
+    def example(rng):
+        while True:
+            i = next(counter)
+            p = tasks.make_problem(rng, tasks.FAMILIES[i % 3], i, "train")
+            if p.problem not in reserved:
+                return encode(tok, template, p, tasks.pick_flaw(rng), rng)
+
+    history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
+                             evaluate=lambda m: greedy_accuracy(m, tok, template, check), eval_every=eval_every)
+    record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
+              "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
+              "history": history}
+    _save(model, tok, out, record)
+    return record
+
+
+def _textbook(p: tasks.Problem) -> tuple[str, str]:
+    """A worked example as maths text would print it: no chat, no <think>, no \\boxed."""
+    ops = p.operands
+    head = f"x + {ops[0]} = {ops[1]}" if p.family == "equation" else " + ".join(map(str, ops))
+    reasoning, _ = tasks.trace(p, None, random.Random(0))
+    return f"Example: {head}\n", reasoning + "\n"
+
+
+def student_base_accuracy(model, tok, problems: list[tasks.Problem]) -> float:
+    import re
+
+    import torch
+
+    model.eval()
+    tok.padding_side = "left"
+    right = 0
+    for i in range(0, len(problems), 64):
+        batch = problems[i:i + 64]
+        enc = tok([_textbook(p)[0] for p in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=160, do_sample=False, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id)
+        for p, ids in zip(batch, out[:, enc["input_ids"].shape[1]:]):
+            found = re.findall(r"So [^\n]*= (\d+)\.", tok.decode(ids, skip_special_tokens=True))
+            right += bool(found) and found[0] == p.answer
+    model.train()
+    return right / len(problems)
+
+
+def train_student_base(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int) -> dict:
+    """The lab's stand-in for a pretrained base (Qwen2.5-Math knows maths before
+    distillation): the student architecture pretrained on worked column
+    arithmetic written as plain text. It has never seen a chat turn, a
+    <think> block, a \\boxed answer, a word problem or a flawed trace; the
+    distillation teaches those."""
+    from transformers import AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(TEACHER)
+    tok.eos_token = "<|endoftext|>"  # plain text ends with end-of-text, not end-of-turn
+    model = _new_model(tok, STUDENT_ARCHITECTURE, seed)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"student base: {params / 1e6:.2f}M parameters", flush=True)
+    reserved, check = reserved_problems(), _check_problems(seed)
+    counter = iter(range(10 ** 9))
+
+    def example(rng):
+        while True:
+            i = next(counter)
+            p = tasks.make_problem(rng, tasks.FAMILIES[i % 3], i, "base")
+            if p.problem not in reserved:
+                head, body = _textbook(p)
+                return tok(head + body + tok.eos_token, add_special_tokens=False)["input_ids"], 0
+
+    history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
+                             evaluate=lambda m: student_base_accuracy(m, tok, check), eval_every=eval_every)
+    tok.eos_token = "<|im_end|>"  # what the chat template ends turns with, as for the teacher
+    record = {"parameters": params, "architecture": STUDENT_ARCHITECTURE, "vocab": len(tok), "steps": steps,
+              "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "history": history}
+    _save(model, tok, out, record)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m factory.lab.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", choices=["teacher", "student-base"])
+    parser.add_argument("--out", type=Path, default=None, help="default: the bundled copy's folder")
+    parser.add_argument("--steps", type=int, default=1600)
+    parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=400)
+    args = parser.parse_args(argv)
+    fn, default_out = {"teacher": (train_teacher, TEACHER), "student-base": (train_student_base, STUDENT_BASE)}[args.model]
+    out = args.out or default_out
+    record = fn(out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, eval_every=args.eval_every)
+    print(f"{args.model} written to {out} in {record['seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The miniature lab: its problems and traces, the verbs' embedded defaults, and
+a short run of the whole demo loop on the bundled teacher (real vLLM, real
+filters, real TRL) whose failure rates must stay within bounds."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_jsonl
+from factory import lab
+from factory.errors import InputError
+from factory.lab import tasks
+
+
+def _filter(tmp_path: Path, rows: list[dict]):
+    from filters.chain import FilterRunConfig, run
+
+    out = tmp_path / "filtered"
+    run(FilterRunConfig(input=str(write_jsonl(tmp_path / "traces.jsonl", rows)), out=out, workers=1))
+    verdicts = {}
+    for kind in ("accepted", "rejected"):
+        for f in sorted((out / kind).glob("*.parquet")):
+            for r in pq.read_table(f).to_pylist():
+                verdicts[r["problem_id"]] = r.get("reject_filter") or "accepted"
+    return verdicts
+
+
+def test_each_flaw_is_caught_by_its_filter_and_clean_traces_pass(tmp_path):
+    rng = random.Random(7)
+    rows, expected = [], {}
+    for i, p in enumerate(tasks.make_problems(60, seed=5, prefix="t")):
+        flaw = [None, "wrong", "drift", "loop", "code"][i % 5]
+        reasoning, response = tasks.trace(p, flaw, rng)
+        while flaw == "loop" and reasoning.count("Wait") < 14:  # a long loop, not a quick re-check
+            reasoning, response = tasks.trace(p, flaw, rng)
+        rows.append({"problem_id": p.id, "problem": p.problem, "answer": p.answer,
+                     "completion": "<think>\n" + tasks.completion(reasoning, response)})
+        expected[p.id] = {None: "accepted", "wrong": "correctness", "drift": "language", "loop": "readability",
+                          "code": "readability"}[flaw]
+    assert _filter(tmp_path, rows) == expected
+
+
+def test_wrong_traces_reach_a_wrong_answer_and_clean_ones_the_right_one():
+    rng = random.Random(0)
+    for p in tasks.make_problems(300, seed=3):
+        assert tasks.trace(p, None, rng)[1] == f"The answer is \\boxed{{{p.answer}}}."
+        assert tasks.trace(p, "wrong", rng)[1] != f"The answer is \\boxed{{{p.answer}}}."
+        assert int(p.answer) == (sum(p.operands) if p.family != "equation" else p.operands[1] - p.operands[0])
+
+
+def test_shipped_problem_sets_are_the_generator_s_and_only_planted_copies_leak(tmp_path):
+    bundled, held_out = tasks.problem_sets()
+    read = lambda path: [json.loads(line) for line in path.open(encoding="utf-8")]  # noqa: E731
+    assert read(lab.PROBLEMS) == bundled and read(lab.HELD_OUT) == held_out
+    planted = {r["id"] for r in bundled if r["id"].startswith("lab-test")}
+    assert len(planted) == 12 and len({r["problem"] for r in bundled}) == len(bundled)
+    # decontamination against the shipped `lab` benchmark flags exactly the planted copies
+    from filters.decontamination import DecontaminationFilter
+
+    f = DecontaminationFilter(benchmarks=["lab"])
+    flagged = {r["id"] for r in bundled if f.reject({"problem": r["problem"], "reasoning": "", "response": ""})}
+    assert flagged == planted
+
+
+def test_the_verbs_default_to_the_lab_and_chain():
+    from factory.cli import parse_config
+    from factory.evaluate import EvaluateConfig
+    from factory.publish import PublishConfig
+    from factory.train_student import TrainStudentConfig
+    from filters.chain import FilterRunConfig
+    from generators.config import GenerateConfig
+
+    g, f, t, e = (parse_config(c, [], prog="verb", doc="")
+                  for c in (GenerateConfig, FilterRunConfig, TrainStudentConfig, EvaluateConfig))
+    p = parse_config(PublishConfig, ["--dry-run"], prog="verb", doc="")
+    assert (g.teacher, g.problems) == (str(lab.TEACHER), str(lab.PROBLEMS))
+    assert (lab.TEACHER / "model.safetensors").is_file() and lab.PROBLEMS.is_file()
+    assert Path(f.input) == g.out and Path(t.data) == f.out and t.size == "tiny"
+    assert Path(e.model) == t.out / "model" and e.benchmarks == ["lab"] and e.out is not None
+    assert p.data == f.out and p.stage == lab.STAGE
+    with pytest.raises(InputError, match="--repo-id USER/NAME is required"):  # uploading needs a real repo
+        parse_config(PublishConfig, [], prog="verb", doc="")
+
+
+def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
+    """generate → teacher eval → filter → stage → two students → eval → summary,
+    at a tenth of the demo's size. The teacher samples on a fixed seed, so its
+    failure rates are checked within bounds around those measured here."""
+    from factory.lab.demo import main
+
+    run = tmp_path / "lab"
+    assert main(["--run", str(run), "--problems", "150", "--samples", "2", "--eval-problems", "40",
+                 "--eval-samples", "2", "--student-steps", "12"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((run / "summary.json").read_text())
+    assert (run / "summary.png").stat().st_size > 10_000
+    assert (run / "hub" / "README.md").is_file() and list((run / "hub" / "data").glob("*.parquet"))
+    assert "| teacher |" in printed and "| student (filtered) |" in printed
+
+    funnel = summary["funnel"]
+    rejected = {s["filter"]: s["rejected"] / funnel["input"] for s in funnel["stages"]}
+    assert funnel["input"] == 300
+    # every failure mode the teacher was taught shows up, and is caught, at a sane rate
+    assert 0.02 <= rejected["correctness"] <= 0.35, rejected
+    assert 0.02 <= rejected["language"] <= 0.25, rejected
+    assert 0.01 <= rejected["readability"] <= 0.25, rejected
+    assert rejected["decontamination"] * funnel["input"] == 2  # one planted copy in the first 150, 2 samples
+    assert 0.3 <= funnel["accepted"] / funnel["input"] <= 0.9
+
+    models = {m["model"]: m for m in summary["models"]}
+    assert set(models) == {"teacher", "student (filtered)", "student (unfiltered)"}
+    assert 0.6 <= models["teacher"]["pass@1"] <= 1.0, models["teacher"]
+    assert models["student (filtered)"]["trained_on_rows"] < models["student (unfiltered)"]["trained_on_rows"]
