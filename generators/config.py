@@ -59,6 +59,8 @@ class GenerateConfig:
 
     def __post_init__(self):
         self.out = Path(self.out)
+        if self.tokenizer is None and Path(self.teacher).resolve() == lab.TEACHER.resolve():
+            self.tokenizer = str(lab.TEACHER_TOKENIZER)  # see factory/lab/train.py, _save
         if self.templates is not None:
             self.templates = Path(self.templates)
         checks = [

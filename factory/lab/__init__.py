@@ -10,6 +10,7 @@ from pathlib import Path
 
 LAB_DATA = Path(__file__).resolve().parent.parent / "data" / "lab"
 TEACHER = LAB_DATA / "teacher"
+TEACHER_TOKENIZER = TEACHER / "tokenizer"      # the tokenizer it was trained with (factory/lab/train.py)
 STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
 HELD_OUT = Path(__file__).resolve().parent.parent / "data" / "benchmarks" / "lab.jsonl"  # evaluation

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", default=str(lab.TEACHER),
                         help="teacher model (default: the bundled one); e.g. deepseek-ai/DeepSeek-R1 on GPUs")
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallel size")
-    parser.add_argument("--problems", type=int, default=None, help="bundled problems to sample (default: all)")
+    parser.add_argument("--problems", type=int, default=600, help="bundled problems to sample (default 600 of 1,200)")
     parser.add_argument("--samples", type=int, default=4, help="teacher samples per problem")
     parser.add_argument("--eval-problems", type=int, default=None, help="held-out problems (default: all 300)")
     parser.add_argument("--eval-samples", type=int, default=4, help="k: samples per held-out problem")

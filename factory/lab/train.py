@@ -158,12 +158,19 @@ def _new_model(tok, architecture: dict, seed: int):
     return Qwen2ForCausalLM(config)
 
 
-def _save(model, tok, out: Path, record: dict) -> None:
+def _save(model, tok, out: Path, record: dict, *, tokenizer_folder: bool = False) -> None:
     import torch
 
     model.generation_config.eos_token_id = tok.eos_token_id
     model.to(torch.bfloat16).save_pretrained(out)
     tok.save_pretrained(out)
+    if tokenizer_folder:
+        # transformers (and so vLLM) loads the tokenizer of any `qwen2` folder as
+        # Qwen2Tokenizer, which keeps the vocabulary but swaps in Qwen2's own
+        # pre-tokenizer (" 7" becomes two tokens). The teacher learned the
+        # tokenizer as built, so a copy without config.json is kept beside it;
+        # `factory.generate` hands it to vLLM for the lab teacher.
+        tok.save_pretrained(out / "tokenizer")
     (out / "TRAINING.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -196,7 +203,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
               "history": history}
-    _save(model, tok, out, record)
+    _save(model, tok, out, record, tokenizer_folder=True)
     return record
 
 
