@@ -105,12 +105,12 @@ def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
     funnel = summary["funnel"]
     rejected = {s["filter"]: s["rejected"] / funnel["input"] for s in funnel["stages"]}
     assert funnel["input"] == 300
-    # every failure mode the teacher was taught shows up, and is caught, at a sane rate
-    assert 0.02 <= rejected["correctness"] <= 0.35, rejected
-    assert 0.02 <= rejected["language"] <= 0.25, rejected
-    assert 0.01 <= rejected["readability"] <= 0.25, rejected
+    # Measured on the full demo (2,400 traces at temperature 1.0): 9.5% wrong, under 0.5% each
+    # of code, loops, drift and broken format. Bounds around those, on this fixed seed:
+    assert 0.03 <= rejected["correctness"] <= 0.25, rejected
+    assert rejected["readability"] + rejected["language"] + rejected["format"] <= 0.05, rejected
     assert rejected["decontamination"] * funnel["input"] == 2  # one planted copy in the first 150, 2 samples
-    assert 0.3 <= funnel["accepted"] / funnel["input"] <= 0.9
+    assert 0.15 <= funnel["accepted"] / funnel["input"] <= 0.9
 
     models = {m["model"]: m for m in summary["models"]}
     assert set(models) == {"teacher", "student (filtered)", "student (unfiltered)"}
