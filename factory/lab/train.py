@@ -179,6 +179,21 @@ def _check_problems(seed: int) -> list[tasks.Problem]:
     return [p for p in tasks.make_problems(192, seed=seed + 1000, prefix="check") if p.problem not in reserved]
 
 
+def _unseen_problems(prefix: str):
+    """A function rng → the next training problem, families in turn, never one
+    of the bundled set or the held-out benchmark."""
+    reserved, counter = reserved_problems(), iter(range(10 ** 9))
+
+    def next_problem(rng) -> tasks.Problem:
+        while True:
+            i = next(counter)
+            p = tasks.make_problem(rng, tasks.FAMILIES[i % 3], i, prefix)
+            if p.problem not in reserved:
+                return p
+
+    return next_problem
+
+
 def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int) -> dict:
     from generators.prompts import load_template
 
@@ -188,15 +203,10 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     model = _new_model(tok, ARCHITECTURE, seed)
     params = sum(p.numel() for p in model.parameters())
     print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
-    reserved, check = reserved_problems(), _check_problems(seed)
-    counter = iter(range(10 ** 9))
+    check, next_problem = _check_problems(seed), _unseen_problems("train")
 
     def example(rng):
-        while True:
-            i = next(counter)
-            p = tasks.make_problem(rng, tasks.FAMILIES[i % 3], i, "train")
-            if p.problem not in reserved:
-                return encode(tok, template, p, tasks.pick_flaw(rng), rng)
+        return encode(tok, template, next_problem(rng), tasks.pick_flaw(rng), rng)
 
     history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
                              evaluate=lambda m: greedy_accuracy(m, tok, template, check), eval_every=eval_every)
@@ -250,16 +260,11 @@ def train_student_base(out: Path, *, steps: int, batch: int, lr: float, seed: in
     model = _new_model(tok, STUDENT_ARCHITECTURE, seed)
     params = sum(p.numel() for p in model.parameters())
     print(f"student base: {params / 1e6:.2f}M parameters", flush=True)
-    reserved, check = reserved_problems(), _check_problems(seed)
-    counter = iter(range(10 ** 9))
+    check, next_problem = _check_problems(seed), _unseen_problems("base")
 
     def example(rng):
-        while True:
-            i = next(counter)
-            p = tasks.make_problem(rng, tasks.FAMILIES[i % 3], i, "base")
-            if p.problem not in reserved:
-                head, body = _textbook(p)
-                return tok(head + body + tok.eos_token, add_special_tokens=False)["input_ids"], 0
+        head, body = _textbook(next_problem(rng))
+        return tok(head + body + tok.eos_token, add_special_tokens=False)["input_ids"], 0
 
     history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
                              evaluate=lambda m: student_base_accuracy(m, tok, check), eval_every=eval_every)
