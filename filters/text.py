@@ -1,6 +1,9 @@
 """Word hashes and n-gram hashes, shared by decontamination and dedup.
 
-Words are lower-cased `\\w+` runs. Each word gets a stable 32-bit hash
+Words are lower-cased `\\w+` runs. `content_words` reads maths text for what it
+says rather than how it is typeset: LaTeX commands (`\\frac`, `\\left`) are
+dropped, Asymptote drawings are reduced to their numbers, and digit-group commas
+go (`1,000` is `1000`), so `\\dfrac{1}{2}` and `\\frac12` give the same words. Each word gets a stable 32-bit hash
 (crc32: the same in every process, so signatures made in different workers
 compare), memoised because prose reuses few words. An n-gram's hash combines
 its words' hashes polynomially in uint64 arithmetic, vectorised with numpy.
@@ -38,18 +41,72 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def word_hashes(text: str) -> np.ndarray:
-    ws = words(text)
+_ASY = re.compile(r"\[asy\](.*?)(?:\[/asy\]|$)", re.S | re.I)
+_NUMBER = re.compile(r"\d+")
+_TEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a maths text, typesetting aside (see the module docstring)."""
+    if "[asy]" in text or "[ASY]" in text:  # a drawing's content is its coordinates, not draw()/label()
+        text = _ASY.sub(lambda m: " " + " ".join(_NUMBER.findall(m.group(1))) + " ", text)
+    if "\\" in text:
+        text = _TEX_COMMAND.sub(" ", text)
+    if "," in text:
+        text = _DIGIT_GROUP.sub("", text)
+    return words(text)
+
+
+_COSMETIC = re.compile(r"\\(?:left|right|[bB]ig{1,2}[lr]?|displaystyle|textstyle|quad|qquad|mathrm|text)(?![A-Za-z])"
+                       r"|\\[,;:! ]")
+_FRAC = re.compile(r"\\[dt]frac(?![A-Za-z])")
+
+
+def problem_words(text: str) -> list[str]:
+    """The words of a problem statement, its maths included: like `content_words`, but
+    LaTeX commands stay as words (`\\sin x` and `\\cos x` are different problems), only
+    the cosmetic ones go (`\\left`, `\\displaystyle`, spacing) and `\\dfrac` is `\\frac`."""
+    if "[asy]" in text or "[ASY]" in text:
+        text = _ASY.sub(lambda m: " " + " ".join(_NUMBER.findall(m.group(1))) + " ", text)
+    if "\\" in text:
+        text = _FRAC.sub(r"\\frac", _COSMETIC.sub(" ", text))
+    if "," in text:
+        text = _DIGIT_GROUP.sub("", text)
+    return words(text)
+
+
+# Maths spans: $$…$$, $…$ (never across a blank line: LaTeX forbids it, and currency "$5 … $10"
+# must not swallow paragraphs), \\[…\\], \\(…\\).
+MATH_SPAN = re.compile(r"\$\$.*?\$\$|\$(?:(?!\n\s*\n)[^$])*\$|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
+
+
+def math_words(text: str) -> list[str]:
+    """`problem_words` of the maths spans of `text` only: what makes `\\sqrt{x-2}=x-2` another
+    problem than `\\log_{10} x = 2` when both are "Determine all values of $x$ for which …"."""
+    return problem_words(" ".join(m.group() for m in MATH_SPAN.finditer(text)))
+
+
+def is_number(word: str) -> bool:
+    return word[:1].isdigit()
+
+
+def hash_words(ws: list[str]) -> np.ndarray:
     return np.fromiter(map(_HASHES.__getitem__, ws), dtype=np.uint64, count=len(ws))
 
 
-def row_word_hashes(row: dict, field: str) -> np.ndarray:
-    """Word hashes of row[field], cached on the row for the next filter."""
-    key = "_wh_" + field
+def word_hashes(text: str) -> np.ndarray:
+    return hash_words(words(text))
+
+
+def row_word_hashes(row: dict, field: str, content: bool = False) -> np.ndarray:
+    """Word hashes of row[field] (its `content_words` if `content`), cached on the row for the next filter."""
+    key = ("_ch_" if content else "_wh_") + field
     cached = row.get(key)
     if cached is None:
         value = row.get(field)
-        cached = row[key] = word_hashes(value if isinstance(value, str) else "")
+        value = value if isinstance(value, str) else ""
+        cached = row[key] = hash_words(content_words(value)) if content else word_hashes(value)
     return cached
 
 
