@@ -1,4 +1,10 @@
-"""Each filter, on hand-made traces: the reason is asserted, not just the drop."""
+"""Each filter, on hand-made traces: the reason is asserted, not just the drop.
+
+The realistic shapes (R1-style `<think>` with display blocks, self-corrections,
+markdown, Asymptote problems, a Chinese problem answered in Chinese) are in
+`r1_traces.py`; every clean one must pass every filter, every flawed twin must
+be dropped by the right filter for the right reason.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,27 @@ from filters.format import FormatFilter
 from filters.language import LanguageFilter
 from filters.readability import ReadabilityFilter
 from factory.errors import InputError
+from r1_traces import CLEAN, FLAWS, flawed
+from r1_traces import row as real_row
 
 PROSE = ("First, we note that the sum of two consecutive integers n and n + 1 is 2n + 1. "
          "Setting this equal to the target and solving gives the value of n directly. ")
+REASONING = ("Okay, so I need to add 3 and 4.\n\nStarting from 3 and counting up four more: 4, 5, 6, 7.\n\n"
+             "Wait, let me double-check. Addition is commutative, so 4 + 3 should give the same: 5, 6, 7. Yes.\n\n"
+             "So 3 + 4 = 7.")
 
 
-def trace(reasoning=PROSE * 3, response="The answer is $\\boxed{7}$.", **kw):
+def varied(seed: int, n: int = 14) -> str:
+    """A sentence of ordinary maths prose, different for every seed (real text, not a loop)."""
+    import random
+
+    rng = random.Random(seed)
+    words = ("we the sum term value then check so factor divides both sides equation holds integer remainder "
+             "zero after simplifying expression carefully bound triangle area angle circle radius").split()
+    return " ".join(rng.choice(words) for _ in range(n)).capitalize() + f" {rng.randint(2, 999)}."
+
+
+def trace(reasoning=REASONING, response="The answer is $\\boxed{7}$.", **kw):
     completion = kw.pop("completion", f"<think>\n{reasoning}\n</think>\n\n{response}")
     row = {"problem_id": "p", "problem": "What is 3 + 4? Show your reasoning clearly.", "answer": "7",
            "completion": completion, "reasoning": reasoning, "response": response, "finish_reason": "stop",
@@ -42,14 +63,25 @@ def test_format(row, reason):
 
 
 @pytest.mark.parametrize("reasoning, reason", [
-    (PROSE * 5, None),
-    (PROSE * 5 + "所以我们需要计算这个数的平方根然后再加上一", "mixed_language"),
-    (PROSE * 5 + "Итак, мы получаем ответ семь, что и требовалось доказать сегодня", "mixed_language"),
-    (PROSE * 5 + "Let θ and α be angles; $\\alpha + \\beta = \\pi$, so $x = 数$.", None),  # maths and symbols
-    (PROSE * 40 + "也就是", None),  # a stray word in long reasoning stays under the threshold
+    (PROSE * 2, None),
+    (PROSE + "所以我们需要计算这个数的平方根然后再加上一", "mixed_language"),
+    (PROSE + "Итак, мы получаем ответ семь, что и требовалось доказать сегодня", "mixed_language"),
+    (PROSE + "Let θ and α be angles; $\\alpha + \\beta = \\pi$, so $x = 5$.", None),  # maths and symbols
+    (PROSE + " So $x = 数$.", "mixed_language"),  # CJK is never maths notation
+    (PROSE + "She paid $5 for pens.\n\n所以 x = 8.\n\nThen $3 for ink.", "mixed_language"),  # not maths: $ is money
+    (PROSE * 40 + "也就是", "mixed_language"),  # R1: however short, another script is mixing
+    (PROSE + "\n\n所以 x = 30.", "mixed_language"),  # the demo's two-character drift
+    (PROSE + " So $\\text{所以} x = 30$.", "mixed_language"),  # \text{} inside maths is prose
+    (PROSE + " By the Möbius function and Erdős's bound, π ≈ 3.14 and x ≤ 5 → fine — “quoted”.", None),
+    (PROSE + " The angles αβ and γδ are equal.", "mixed_language"),  # two Greek letters are a word
 ])
 def test_language(reasoning, reason):
     assert LanguageFilter().reject(trace(reasoning=reasoning)) == reason
+
+
+def test_language_says_which_words():
+    found = LanguageFilter().reject(trace(reasoning=PROSE + "\n\n所以 x = 30."))
+    assert found.detail == {"target": "latin", "foreign_words": 2, "words": found.detail["words"], "first": "所 以"}
 
 
 def test_language_follows_the_prompt_script():
@@ -60,21 +92,70 @@ def test_language_follows_the_prompt_script():
     assert LanguageFilter().reject(row) == "mixed_language"
 
 
+@pytest.mark.parametrize("addition, reason", [
+    ("设 x 为所求的数，点 A 和 AB 边，sin x 和 log 2，长 5 cm。", None),  # maths Latin in Chinese prose
+    ("Wait，让我再检查一下。", "mixed_language"),                          # R1's own mix the other way
+    ("题目中的名字 Alice 出现了。", None),                                 # a name quoted from the problem
+])
+def test_language_latin_inside_chinese_reasoning(addition, reason):
+    row = trace(problem="Alice 有 3 个苹果，又买了 4 个，现在有多少个？", reasoning="她原来有 3 个，加上 4 个，一共 7 个。" + addition,
+                response="答案是 $\\boxed{7}$。")
+    assert LanguageFilter().reject(row) == reason
+
+
+def test_language_options_can_loosen_it():
+    row = trace(reasoning=PROSE * 40 + "也就是")
+    assert LanguageFilter(min_foreign_words=4).reject(row) is None
+    assert LanguageFilter(max_foreign_share=0.01).reject(row) is None
+
+
 @pytest.mark.parametrize("row, reason", [
     (trace(), None),
-    (trace(reasoning=PROSE + "```python\nprint(7)\n```"), "code_in_reasoning"),
-    (trace(reasoning=PROSE + "```python\nprint(7)\n```", domain="code"), None),
-    (trace(reasoning=PROSE + "\x07bell"), "control_chars"),
-    (trace(reasoning=PROSE + "broken \ufffd byte"), "control_chars"),
+    (trace(reasoning=REASONING + "\n\n```python\nprint(7)\n```"), "code_in_reasoning"),
+    (trace(reasoning=REASONING + "\n\n```python\nprint(7)\n```", domain="code"), None),
+    (trace(reasoning=REASONING + "\x07bell"), "control_chars"),
+    (trace(reasoning=REASONING + "broken \ufffd byte"), "control_chars"),
     (trace(reasoning="Wait, let me recompute the sum once more. " * 400), "repetition"),
     (trace(reasoning="\n".join([f"Step {i}: add the next term to the total." for i in range(8)] +
-                               ["Hmm, maybe I should check the earlier result."] * 12)), "repeated_lines"),
+                               ["Hmm, maybe I should check the earlier result."] * 3)), "repeated_lines"),
+    (trace(reasoning=REASONING + "\n\nBut wait, is 7 right? Let me count again from three.\nFour, five, six, seven."
+                     * 3), "repeated_lines"),   # a block of two sentences, three times in a row
+    (trace(reasoning="\n\n".join("Wait, that does not look right, let me check it again." if i % 2 else
+                                   varied(i) for i in range(44))), "repeated_lines"),  # 22 times, apart
     (trace(reasoning=" ".join(f"word{i} is followed by another distinct token{i * 7}" for i in range(300))),
      "long_paragraph"),
     (trace(reasoning="x" * 250_000), "too_long"),
 ])
 def test_readability(row, reason):
     assert ReadabilityFilter().reject(row) == reason
+
+
+# What real traces look like and loops do not: each is repeated or long, none is a loop.
+DISPLAY = "\n".join(f"Then we get\n\\[\nx_{i} = {i} + x_{i - 1}\n\\]\nwhich is what we want." for i in range(1, 40))
+ALIGNED = "\n".join(f"\\begin{{aligned}}\na_{i} &= {i}^2 \\\\\n&= {i * i}\n\\end{{aligned}}" for i in range(30))
+WAITS = "\n\n".join(f"Wait,\nmaybe term {i} is {i * 3}.\nHmm.\nStep {i}:" for i in range(40))
+RESTATE = "\n\n".join(f"We need x^2 + 2x + 1 = 0, so (x + 1)^2 = 0.\nTry case {i}." for i in range(6))
+MARKDOWN = "\n".join(f"### Case {i}\n\n| n | f(n) |\n|---|---|\n| {i} | {i * i} |\n\n- check: ok\n- next\n\n---"
+                     for i in range(30))
+SINGLE_NEWLINES = "\n".join(varied(i) for i in range(400))
+CHINESE_PARAGRAPHS = "\n\n".join(f"第{i}步：我们把第{i}项加到总和里，得到{i * 37 % 101}，再检查" + "数列和项余式整除边角圆"[i % 11:]
+                                   + "是否满足条件。" for i in range(60))
+
+
+@pytest.mark.parametrize("reasoning", [DISPLAY, ALIGNED, WAITS, RESTATE, MARKDOWN, SINGLE_NEWLINES,
+                                       CHINESE_PARAGRAPHS])
+def test_readability_passes_real_formatting(reasoning):
+    row = trace(reasoning=reasoning)
+    if "第" in reasoning:
+        row["problem"] = "计算这个数列的和。"
+    assert ReadabilityFilter().reject(row) is None
+
+
+def test_readability_says_what_looped():
+    found = ReadabilityFilter().reject(trace(reasoning=REASONING + "\n\nWait, let me check that step again." * 4))
+    assert found == "repeated_lines" and found.detail == {"times": 4, "block": "wait, let me check that step again."}
+    found = ReadabilityFilter().reject(trace(reasoning=REASONING + "a \x0crac{1}{2}"))
+    assert found.detail["char"] == "U+000C" and "rac{1}{2}" in found.detail["context"]
 
 
 def test_answer_extraction_and_quick_path():
@@ -106,53 +187,6 @@ def test_correctness_without_reference_modes():
     assert majority.reject(trace(answer=None)) == "no_majority"
     assert majority.reject(trace(answer=None, _majority="7")) is None
     assert majority.reject(trace(answer=None, _majority="6")) == "wrong_answer"
-
-
-def test_dedup_exact_near_and_cap():
-    d = DedupFilter(max_per_problem=2)
-    base = " ".join(f"Step {i}: we add term {i} to the running total and check it." for i in range(40))
-    base += " The sum is seven."
-    assert d.reject(trace(reasoning=base)) is None
-    assert d.reject(trace(reasoning=base.upper().replace(". ", " .  "))) == "exact_duplicate"
-    assert d.reject(trace(reasoning=base.replace("seven", "7"))) == "near_duplicate"
-    other = " ".join(f"entirely different reasoning number {i} about parity" for i in range(60))
-    assert d.reject(trace(reasoning=other)) is None
-    third = " ".join(f"a third distinct line of thought {i} with sums" for i in range(60))
-    assert d.reject(trace(reasoning=third)) == "over_cap"
-    assert d.reject(trace(reasoning=base, problem_id="q")) is None  # per problem
-
-
-def test_minhash_similarity_tracks_jaccard():
-    from filters.dedup import similarity
-
-    d = DedupFilter()
-    vocab = [f"w{i}" for i in range(4000)]
-    a = " ".join(vocab[:2000])
-    for overlap in (0.3, 0.6, 0.9):  # shift the window: Jaccard of the 5-gram sets
-        shift = int(2000 * (1 - overlap))
-        b = " ".join(vocab[shift:shift + 2000])
-        sa, sb = d.features(trace(reasoning=a, response=""))[1], d.features(trace(reasoning=b, response=""))[1]
-        true = (2000 - shift - 4) / (2000 + shift - 4)
-        assert abs(similarity(sa, sb) - true) < 0.12, (overlap, similarity(sa, sb), true)
-
-
-def test_decontamination_names_the_benchmark():
-    d = DecontaminationFilter()
-    from filters.decontamination import benchmark_problems
-
-    aime = benchmark_problems("aime24")[1][0]
-    assert d.reject(trace(problem=aime)) == "contaminated:aime24"
-    words = aime.split()
-    pasted = PROSE + " I recall: " + " ".join(words[5:20]) + " and so on."
-    assert d.reject(trace(reasoning=pasted)) == "contaminated:aime24"
-    assert d.reject(trace()) is None
-
-
-def test_decontamination_extra_files(tmp_path):
-    (tmp_path / "mine.jsonl").write_text('{"problem": "Find the smallest prime larger than one hundred and twenty three"}\n')
-    d = DecontaminationFilter(benchmarks=[], extra=[str(tmp_path / "mine.jsonl")])
-    row = trace(response="We want the smallest prime larger than one hundred and twenty three, which is 127.")
-    assert d.reject(row) == "contaminated:mine"
 
 
 def test_config_errors_name_the_file_and_problem(tmp_path):
