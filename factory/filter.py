@@ -9,9 +9,11 @@ usage:
 
 Input: a generate run directory, Parquet / JSONL files or a folder of them, or a Hub
 dataset. Output: OUT/accepted/*.parquet, OUT/rejected/*.parquet (every input column,
-plus reject_reason and reject_filter), OUT/stats.json (the funnel per filter, domain
-and source) and OUT/funnel.png. accepted + rejected = input, checked before OUT is
-written. Filters, order and thresholds: filters/default.yaml (override with --config).
+plus reject_reason, reject_filter and reject_detail, the evidence), OUT/stats.json (the
+funnel per filter, domain and source, the yield, leaks per benchmark),
+OUT/problems.parquet (samples, correct and accepted per problem) and OUT/funnel.png.
+accepted + rejected = input, checked before OUT is written. Filters, order and
+thresholds: filters/default.yaml (override with --config).
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         config = parse_config(FilterRunConfig, argv, prog="python -m factory.filter", doc=__doc__)
         from filters.chain import run
 
-        funnel = run(config)
-        print(funnel.table())
-        print(f"check: {funnel.accepted:,} accepted + {funnel.input_rows - funnel.accepted:,} rejected = "
-              f"{funnel.input_rows:,} input rows")
+        report = run(config)
+        print(report.table())
+        print(f"check: {report.accepted:,} accepted + {report.input_rows - report.accepted:,} rejected = "
+              f"{report.input_rows:,} input rows")
         print(f"wrote {config.out}/accepted, {config.out}/rejected, {config.out}/stats.json, "
-              f"{config.out}/funnel.png")
+              f"{config.out}/problems.parquet, {config.out}/funnel.png")
         return 0
 
     return run_cli(go)

@@ -1,18 +1,24 @@
-"""The filter chain: shards in, accepted / rejected shards and a funnel out.
+"""The filter chain: shards in, accepted / rejected shards, a funnel and a yield report out.
 
-Work is spread over a pool of worker processes (pebble): each batch of rows
-runs through every stateless filter there. A maths answer that needs
-math-verify becomes its own pool task with a hard time limit; on timeout
-pebble kills that worker and starts another, so the row is rejected as
-`verify_timeout` and the run goes on. The filters after correctness are run
-speculatively in the same pass, so a verified row needs no second trip.
-Dedup, which remembers what it kept, runs last in this process in input
-order. Output goes to `OUT.partial/` and is renamed to `OUT/` only once
-accepted + rejected = input has been checked.
+First a pass over the input's problem column collects its distinct problems
+for the filters that must see them all (`Filter.prepare`: dedup's same-problem
+groups, decontamination's input-wide phrases) and, when asked, the majority
+answers. Then the filters are built once here and handed to a pool of worker
+processes (pebble); each batch of rows runs through every stateless filter
+there, in order, up to the first rejection. The answer check (correctness)
+runs on every row, so the yield report knows which samples were correct even
+when another filter dropped them. A maths answer that needs math-verify
+becomes its own pool task with a hard time limit; on timeout pebble kills
+that worker and starts another, so the row is rejected as `verify_timeout`
+and the run goes on. Dedup, which remembers what it kept, runs last in this
+process in input order. Output goes to `OUT.partial/` and is renamed to
+`OUT/` only once accepted + rejected = input has been checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
@@ -22,73 +28,85 @@ from factory import lab
 from factory.errors import InputError, RuntimeFailure
 from factory.progress import Progress
 from factory.shards import ShardWriter, atomic_write_json
+from filters.base import Filter, Problems, Reason
 from filters.config import FilterConfig
+from filters.report import Funnel, Leaks, Yield
 from filters.source import Columns, TraceSource
 
-DEFER = "__verify__"
-REJECT_COLUMNS = ("reject_reason", "reject_filter")
+REJECT_COLUMNS = ("reject_reason", "reject_filter", "reject_detail")
+ANSWER_FILTERS = ("correctness", "code_tests")  # a pass means the sample is correct
 
 
-class _Defer:
-    """Verifier used inside the workers: remember the pair, let the chain schedule it."""
+class _Pending(str):
+    """What the correctness filter's verifier returns inside the workers: not a
+    verdict but the (reference, answer) pair the main process must verify."""
 
-    def __init__(self):
-        self.pair = None
+    pair: tuple
 
-    def __call__(self, reference: str, predicted: str) -> str:
-        self.pair = (reference, predicted)
-        return DEFER
+
+def _defer(reference: str, predicted: str) -> _Pending:
+    out = _Pending("pending")
+    out.pair = (reference, predicted)
+    return out
+
+
+@dataclass
+class Verdict:
+    """One row, as the workers judged it."""
+
+    first: tuple | None = None     # (position, filter, reason) of the first rejection other than correctness
+    answer: str | None = None      # "correct", why not, or None when no answer check applies
+    pending: tuple | None = None   # (reference, answer) for math-verify; then `answer` is decided here
+    features: object = None        # dedup's features, for a row that may be accepted
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(config: dict) -> None:
+def _init_worker(filters: list[Filter], dedup: Filter | None) -> None:
+    """`filters`: built and prepared in the main process (inherited, or pickled under spawn);
+    `dedup`: a fresh copy, for its features only."""
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    cfg = FilterConfig(**config)
-    defer = _Defer()
-    filters = []
-    for name in cfg.filters:
-        if name == "dedup":
-            _WORKER["dedup"] = cfg.build_one(name)
-            continue
-        f = cfg.build_one(name)
-        if name == "correctness":
-            f.verifier = defer
-        filters.append(f)
-    _WORKER.update(filters=filters, defer=defer)
-
-
-def _first_rejection(filters, row) -> tuple[str | None, str | None, tuple | None]:
     for f in filters:
-        try:
-            reason = f.reject(row)
-        except Exception as e:  # a filter bug costs one row, named, never the run
-            reason = f"error:{type(e).__name__}"
-        if reason == DEFER:
-            return DEFER, f.name, _WORKER["defer"].pair
-        if reason:
-            return reason, f.name, None
-    return None, None, None
+        if f.name == "correctness":
+            f.verifier = _defer
+    _WORKER.update(filters=filters, dedup=dedup)
 
 
-def _stage_a(rows: list[dict]) -> list[tuple]:
-    """Per row: (reason, filter, verify pair, reason-if-verified, filter-if-verified, dedup features)."""
-    filters, dedup = _WORKER["filters"], _WORKER.get("dedup")
+def _safe_reject(f: Filter, row: dict):
+    try:
+        return f.reject(row)
+    except Exception as e:  # a filter bug costs one row, named, never the run
+        return f"error:{type(e).__name__}"
+
+
+def _judge(rows: list[dict]) -> list[Verdict]:
+    filters, dedup = _WORKER["filters"], _WORKER["dedup"]
     out = []
     for row in rows:
-        reason, name, pair = _first_rejection(filters, row)
-        after = (None, None)
-        if reason == DEFER:  # decide the rest now, assuming the answer verifies
-            rest = filters[[f.name for f in filters].index(name) + 1:]
-            r2, n2, _ = _first_rejection(rest, row)
-            after = (r2, n2)
-        feats = None
-        if dedup is not None and (reason is None or (reason == DEFER and after[0] is None)):
-            feats = dedup.features(row)
-        out.append((reason, name, pair, after[0], after[1], feats))
+        v = Verdict()
+        for pos, f in enumerate(filters):
+            applies = f.name in ANSWER_FILTERS and (row.get("domain") or "math") in f.domains
+            if f.name == "correctness":
+                if applies:  # always: the yield report needs it even when an earlier filter drops the row
+                    r = _safe_reject(f, row)
+                    if isinstance(r, _Pending):
+                        v.pending = r.pair
+                    else:
+                        v.answer = r or "correct"
+                continue
+            if v.first is not None:
+                continue
+            r = _safe_reject(f, row)
+            if applies:
+                v.answer = r or "correct"
+            if r:
+                v.first = (pos, f.name, r)
+        if dedup is not None and v.first is None and v.answer in (None, "correct"):
+            v.features = dedup.features(row)
+        out.append(v)
     return out
 
 
@@ -96,8 +114,8 @@ def _stage_a(rows: list[dict]) -> list[tuple]:
 class _Batch:
     table: object
     rows: list
-    stage_a: object            # future of _stage_a
-    results: list | None = None
+    judged: object                 # future of _judge
+    verdicts: list | None = None
 
 
 @dataclass
@@ -146,16 +164,43 @@ def view_rows(table, columns: Columns) -> list[dict]:
     return rows
 
 
-def majority_answers(source: TraceSource, columns: Columns, batch_rows: int) -> dict[str, str]:
-    """problem_id → the answer more than half of its reference-less samples give."""
+@dataclass
+class FilterReport:
+    """What a run found: the funnel, the yield per problem, the leaks per benchmark."""
+
+    funnel: Funnel
+    yields: Yield
+    leaks: Leaks
+
+    @property
+    def accepted(self) -> int:
+        return self.funnel.accepted
+
+    @property
+    def input_rows(self) -> int:
+        return self.funnel.input_rows
+
+    def table(self) -> str:
+        return self.funnel.table() + "\n" + self.yields.table()
+
+
+def scan_problems(source: TraceSource, columns: Columns, batch_rows: int,
+                  majority: bool) -> tuple[Problems, dict[str, str]]:
+    """The input's distinct problems and, if `majority`, problem_id → the answer
+    more than half of its reference-less samples give. Reads only the columns it needs."""
     from filters.answers import extract_answer, normalise
 
+    wanted = [columns.problem, columns.answer, columns.id, "domain"]
+    if majority:
+        wanted += [columns.completion, "reasoning", "response"]
+    problems = Problems()
     votes: dict[str, Counter] = defaultdict(Counter)
     surface: dict[tuple, str] = {}
     totals: Counter = Counter()
-    for table in source.batches(batch_rows):
+    for table in source.batches(batch_rows, columns=wanted):
         for row in view_rows(table, columns):
-            if row["answer"] not in (None, ""):
+            problems.add(row["problem_id"], row["problem"] or "", row["answer"])
+            if not majority or row["answer"] not in (None, ""):
                 continue
             totals[row["problem_id"]] += 1
             ans = extract_answer(row["response"] or "")
@@ -163,53 +208,15 @@ def majority_answers(source: TraceSource, columns: Columns, batch_rows: int) -> 
                 key = normalise(ans)
                 votes[row["problem_id"]][key] += 1
                 surface.setdefault((row["problem_id"], key), ans)
-    out = {}
+    answers = {}
     for pid, counter in votes.items():
         key, n = counter.most_common(1)[0]
         if n * 2 > totals[pid]:
-            out[pid] = surface[(pid, key)]
-    return out
+            answers[pid] = surface[(pid, key)]
+    return problems, answers
 
 
-@dataclass
-class Funnel:
-    order: list[str]
-    input_rows: int = 0
-    accepted: int = 0
-    reasons: dict = field(default_factory=lambda: defaultdict(Counter))      # filter → reason → n
-    by_domain: dict = field(default_factory=lambda: defaultdict(Counter))    # domain → filter|accepted|input → n
-    by_source: dict = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, domain: str, source: str, filt: str | None, reason: str | None) -> None:
-        self.input_rows += 1
-        key = filt or "accepted"
-        if filt is None:
-            self.accepted += 1
-        else:
-            self.reasons[filt][reason] += 1
-        for group, name in ((self.by_domain, domain), (self.by_source, source)):
-            group[name]["input"] += 1
-            group[name][key] += 1
-
-    def stages(self) -> list[dict]:
-        remaining, out = self.input_rows, []
-        for name in self.order:
-            dropped = sum(self.reasons[name].values())
-            out.append({"filter": name, "in": remaining, "rejected": dropped, "out": remaining - dropped,
-                        "reasons": dict(self.reasons[name].most_common())})
-            remaining -= dropped
-        return out
-
-    def table(self) -> str:
-        lines = [f"{'filter':<16}{'in':>10}{'rejected':>10}{'out':>10}  top reasons"]
-        for st in self.stages():
-            top = ", ".join(f"{r} {n:,}" for r, n in list(st["reasons"].items())[:3])
-            lines.append(f"{st['filter']:<16}{st['in']:>10,}{st['rejected']:>10,}{st['out']:>10,}  {top}")
-        lines.append(f"{'accepted':<16}{'':>10}{'':>10}{self.accepted:>10,}")
-        return "\n".join(lines)
-
-
-def run(cfg: FilterRunConfig) -> Funnel:
+def run(cfg: FilterRunConfig) -> FilterReport:
     fconfig = FilterConfig.load(cfg.config)
     if cfg.workers:
         fconfig.workers = cfg.workers
@@ -217,52 +224,47 @@ def run(cfg: FilterRunConfig) -> Funnel:
                       id=cfg.id_column)
     source = TraceSource(cfg.input, columns, split=cfg.split)
     try:
-        return _filter(cfg, fconfig, columns, source)
+        out = cfg.out
+        if out.exists() and any(out.iterdir()) and not cfg.overwrite:
+            raise InputError(f"--out {out}: exists and is not empty; choose another folder or pass --overwrite")
+        return _Run(cfg, fconfig, columns, source).go()
     finally:
         source.close()
 
 
-def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource) -> Funnel:
-    import pyarrow as pa
-    from pebble import ProcessExpired, ProcessPool
+class _Run:
+    """One filter run: the worker pool, the math-verify calls in flight, the writers and the reports."""
 
-    out = cfg.out
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise InputError(f"--out {out}: exists and is not empty; choose another folder or pass --overwrite")
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    def __init__(self, cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource):
+        self.cfg, self.fconfig, self.columns, self.source = cfg, fconfig, columns, source
+        self.partial = cfg.out.with_name(cfg.out.name + ".partial")
+        self.filters = [fconfig.build_one(name) for name in fconfig.filters]
+        self.dedup = next((f for f in self.filters if f.name == "dedup"), None)
+        self.stateless = [f for f in self.filters if f.name != "dedup"]
+        self.decontamination = next((f for f in self.filters if f.name == "decontamination"), None)
+        self.report = FilterReport(Funnel(order=list(fconfig.filters)), Yield(), Leaks(
+            benchmarks=self.decontamination.benchmark_names if self.decontamination else []))
+        self.verified: dict[tuple, str] = {}   # (reference, answer) → verdict
+        self.inflight: dict[tuple, object] = {}  # pair → verify future, across batches
+        self.pool = None
 
-    majority = {}
-    correctness = fconfig.filters.get("correctness")
-    if correctness is not None and (correctness or {}).get("no_reference") == "majority":
-        majority = majority_answers(source, columns, fconfig.batch_rows)
-
-    out_schema = source.schema
-    for name in REJECT_COLUMNS:
-        out_schema = out_schema.append(pa.field(name, pa.string()))
-    accepted_w = ShardWriter(partial / "accepted", out_schema, max_rows=50_000, flush_seconds=1e9)
-    rejected_w = ShardWriter(partial / "rejected", out_schema, max_rows=50_000, flush_seconds=1e9)
-    dedup = fconfig.build_one("dedup") if "dedup" in fconfig.filters else None
-    funnel = Funnel(order=list(fconfig.filters))
-    progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
-    n = fconfig.n_workers
-    config_dict = asdict(fconfig)
-    verified: dict[tuple, str] = {}  # (reference, answer) → verdict
-
-    inflight: dict[tuple, object] = {}  # pair → verify future, across batches
-
-    def dispatch(batch: "_Batch", pool) -> None:
-        """Stage A is done for this batch: queue its math-verify calls at once."""
-        batch.results = batch.stage_a.result()
-        for reason, _, pair, *_ in batch.results:
+    # -- math-verify ------------------------------------------------------
+    def _queue_verifies(self, batch: _Batch) -> None:
+        """The workers are done with this batch: queue its math-verify calls at once."""
+        batch.verdicts = batch.judged.result()
+        for v in batch.verdicts:
             # A problem's samples often give the same answer: verify each
             # distinct (reference, answer) once, and remember the verdict.
-            if reason == DEFER and pair not in verified and pair not in inflight:
-                inflight[pair] = pool.schedule(_verify, args=pair, timeout=fconfig.verify_timeout)
+            if v.pending and v.pending not in self.verified and v.pending not in self.inflight:
+                self.inflight[v.pending] = self.pool.schedule(_verify, args=v.pending,
+                                                              timeout=self.fconfig.verify_timeout)
 
-    def verdict_of(pair, pool) -> str:
-        if pair not in verified:
-            fut = inflight.pop(pair, None) or pool.schedule(_verify, args=pair, timeout=fconfig.verify_timeout)
+    def _verdict(self, pair: tuple) -> str:
+        from pebble import ProcessExpired
+
+        if pair not in self.verified:
+            fut = self.inflight.pop(pair, None) or \
+                self.pool.schedule(_verify, args=pair, timeout=self.fconfig.verify_timeout)
             try:
                 verdict = fut.result()
             except TimeoutError:
@@ -271,103 +273,152 @@ def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sourc
                 verdict = "verify_crash"
             except Exception as e:
                 verdict = f"verify_error:{type(e).__name__}"
-            if len(verified) >= 200_000:
-                verified.clear()
-            verified[pair] = verdict
-        return verified[pair]
+            if len(self.verified) >= 200_000:
+                self.verified.clear()
+            self.verified[pair] = verdict
+        return self.verified[pair]
 
-    def finish(batch: "_Batch", pool) -> None:
+    def _ready(self, batch: _Batch) -> bool:
+        return batch.verdicts is not None and all(
+            v.pending in self.verified or v.pending not in self.inflight or self.inflight[v.pending].done()
+            for v in batch.verdicts if v.pending)
+
+    # -- deciding and writing ------------------------------------------------
+    def _decide(self, row: dict, v: Verdict) -> tuple[str | None, str | None]:
+        """(filter, reason) of the row's rejection, or (None, None); settles v.answer."""
+        if v.pending:
+            v.answer = self._verdict(v.pending)
+        first = v.first
+        if v.answer not in (None, "correct") and "correctness" in self.fconfig.filters:
+            pos = list(self.fconfig.filters).index("correctness")
+            if (row.get("domain") or "math") in self.filters[pos].domains and (first is None or pos < first[0]):
+                first = (pos, "correctness", v.answer)
+        if first is not None:
+            return first[1], first[2]
+        if self.dedup is not None:
+            row["_dedup"] = v.features
+            reason = self.dedup.reject(row)
+            if reason:
+                return "dedup", reason
+        return None, None
+
+    def _finish(self, batch: _Batch) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         table, rows = batch.table, batch.rows
-        reasons, filts = [], []
+        reasons, filts, details = [], [], []
         sources = table.column("source").to_pylist() if "source" in table.schema.names else ["-"] * table.num_rows
-        for row, (reason, name, pair, after_r, after_n, feats), src in zip(rows, batch.results, sources):
-            if reason == DEFER:
-                verdict = verdict_of(pair, pool)
-                if verdict == "correct":
-                    reason, name = after_r, after_n
-                else:
-                    reason, name, feats = verdict, "correctness", None
-            if reason is None and dedup is not None:
-                row["_dedup"] = feats
-                reason = dedup.reject(row)
-                name = "dedup" if reason else None
-            reasons.append(reason)
+        for row, v, src in zip(rows, batch.verdicts, sources):
+            name, reason = self._decide(row, v)
+            detail = reason.detail if isinstance(reason, Reason) else None
+            reasons.append(None if reason is None else str(reason))
             filts.append(name)
-            funnel.add(row["domain"], str(src), name, reason)
+            details.append(json.dumps(detail, ensure_ascii=False) if detail else None)
+            self.report.funnel.add(row["domain"], str(src), name, reason)
+            self.report.yields.add(row["problem_id"], v.answer, reason is None)
+            if name == "decontamination" and detail:
+                self.report.leaks.add(detail)
         mask = pa.array([r is None for r in reasons])
         full = table.append_column("reject_reason", pa.array(reasons, pa.string())) \
-                    .append_column("reject_filter", pa.array(filts, pa.string()))
-        accepted_w.add_table(full.filter(mask))
-        rejected_w.add_table(full.filter(pa.compute.invert(mask)))
-        progress.update(table.num_rows, sum(len(c) for c in (r["completion"] for r in rows) if isinstance(c, str)))
+                    .append_column("reject_filter", pa.array(filts, pa.string())) \
+                    .append_column("reject_detail", pa.array(details, pa.string()))
+        self.accepted_w.add_table(full.filter(mask))
+        self.rejected_w.add_table(full.filter(pc.invert(mask)))
+        self.progress.update(table.num_rows, sum(len(r["completion"]) for r in rows
+                                                 if isinstance(r["completion"], str)))
 
-    import pyarrow.compute  # noqa: F401  (pa.compute)
+    def _advance(self, window: deque, block: bool) -> None:
+        for b in window:  # queue verifies as soon as any batch is back from the workers
+            if b.verdicts is None and b.judged.done():
+                self._queue_verifies(b)
+        if block and window[0].verdicts is None:
+            self._queue_verifies(window[0])
+        while window and (self._ready(window[0]) or (block and window[0].verdicts is not None)):
+            self._finish(window.popleft())
+            block = False
 
-    with ProcessPool(max_workers=n, initializer=_init_worker, initargs=(config_dict,)) as pool:
-        window: deque[_Batch] = deque()
+    # -- the run ------------------------------------------------------------------
+    def go(self) -> FilterReport:
+        import pyarrow as pa
+        from pebble import ProcessPool
 
-        def advance(block: bool) -> None:
-            for b in window:  # queue verifies as soon as any batch's stage A is back
-                if b.results is None and b.stage_a.done():
-                    dispatch(b, pool)
-            if block and window[0].results is None:
-                dispatch(window[0], pool)
-            while window and window[0].results is not None and (
-                    block or all(p in verified or p not in inflight or inflight[p].done()
-                                 for r, _, p, *_ in window[0].results if r == DEFER)):
-                finish(window.popleft(), pool)
-                block = False
+        cfg, fconfig, source = self.cfg, self.fconfig, self.source
+        shutil.rmtree(self.partial, ignore_errors=True)
+        correctness = fconfig.filters.get("correctness")
+        wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
+        problems, majority = scan_problems(source, self.columns, fconfig.batch_rows, wants_majority)
+        for f in self.filters:
+            f.prepare(problems)
 
-        for table in source.batches(fconfig.batch_rows):
-            rows = view_rows(table, columns)
-            if majority:
-                for r in rows:
-                    if r["answer"] in (None, ""):
-                        r["_majority"] = majority.get(r["problem_id"])
-            window.append(_Batch(table, rows, pool.schedule(_stage_a, args=(rows,))))
-            advance(block=len(window) > 3 * n)
-        while window:
-            advance(block=True)
-    accepted_w.close()
-    rejected_w.close()
-    progress.close()
+        out_schema = source.schema
+        for name in REJECT_COLUMNS:
+            out_schema = out_schema.append(pa.field(name, pa.string()))
+        self.accepted_w = ShardWriter(self.partial / "accepted", out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.rejected_w = ShardWriter(self.partial / "rejected", out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
+        n = fconfig.n_workers
+        features = dataclasses.replace(self.dedup) if self.dedup is not None else None
+        with ProcessPool(max_workers=n, initializer=_init_worker, initargs=(self.stateless, features)) as pool:
+            self.pool = pool
+            window: deque[_Batch] = deque()
+            for table in source.batches(fconfig.batch_rows):
+                rows = view_rows(table, self.columns)
+                if majority:
+                    for r in rows:
+                        if r["answer"] in (None, ""):
+                            r["_majority"] = majority.get(r["problem_id"])
+                window.append(_Batch(table, rows, pool.schedule(_judge, args=(rows,))))
+                self._advance(window, block=len(window) > 3 * n)
+            while window:
+                self._advance(window, block=True)
+        self.accepted_w.close()
+        self.rejected_w.close()
+        self.progress.close()
+        self._check_and_publish()
+        return self.report
 
-    total_written = accepted_w.written_rows + rejected_w.written_rows
-    if not (total_written == funnel.input_rows == source.num_rows):
-        raise RuntimeFailure(f"row count check failed: {accepted_w.written_rows} accepted + "
-                             f"{rejected_w.written_rows} rejected != {source.num_rows} input rows; "
-                             f"output left in {partial}")
-    sandbox = None
-    if "code_tests" in fconfig.filters:
-        from filters.sandbox import isolation
+    def _check_and_publish(self) -> None:
+        cfg, fconfig, funnel, partial = self.cfg, self.fconfig, self.report.funnel, self.partial
+        accepted, rejected = self.accepted_w.written_rows, self.rejected_w.written_rows
+        if not (accepted + rejected == funnel.input_rows == self.source.num_rows):
+            raise RuntimeFailure(f"row count check failed: {accepted} accepted + {rejected} rejected != "
+                                 f"{self.source.num_rows} input rows; output left in {partial}")
+        sandbox = None
+        if "code_tests" in fconfig.filters:
+            from filters.sandbox import isolation
 
-        sandbox = isolation()
-        if sandbox.startswith("WARNING"):
-            print(f"\n!!! code sandbox: {sandbox} !!!\n")
-    stats = {
-        "input": cfg.input, "input_rows": funnel.input_rows, "accepted": accepted_w.written_rows,
-        "code_sandbox": sandbox,
-        "rejected": rejected_w.written_rows, "check": "accepted + rejected = input",
-        "funnel": funnel.stages(),
-        "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},
-        "by_source": {k: dict(v) for k, v in funnel.by_source.items()},
-        "config": {"file": fconfig.source, "filters": fconfig.filters, "verify_timeout": fconfig.verify_timeout},
-        "columns": asdict(columns),
-    }
-    atomic_write_json(partial / "stats.json", stats)
-    from factory.charts import funnel_chart
+            sandbox = isolation()
+            if sandbox.startswith("WARNING"):
+                print(f"\n!!! code sandbox: {sandbox} !!!\n")
+        stats = {
+            "input": cfg.input, "input_rows": funnel.input_rows, "accepted": accepted,
+            "code_sandbox": sandbox,
+            "rejected": rejected, "check": "accepted + rejected = input",
+            "funnel": funnel.stages(),
+            "yield": self.report.yields.summary(),
+            "decontamination": self.report.leaks.summary() if self.decontamination else None,
+            "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},
+            "by_source": {k: dict(v) for k, v in funnel.by_source.items()},
+            "config": {"file": fconfig.source, "filters": {f.name: f.options() for f in self.filters},
+                       "verify_timeout": fconfig.verify_timeout},
+            "columns": asdict(self.columns),
+        }
+        self.report.yields.write(partial / "problems.parquet")
+        atomic_write_json(partial / "stats.json", stats)
+        from factory.charts import funnel_chart
 
-    funnel_chart(partial / "funnel.png", funnel.input_rows, funnel.stages(),
-                 f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        partial.rename(out)
-        shutil.rmtree(old)
-    else:
-        partial.rename(out)
-    return funnel
+        funnel_chart(partial / "funnel.png", funnel.input_rows, funnel.stages(),
+                     f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")
+        out = cfg.out
+        if out.exists():
+            old = out.with_name(out.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            partial.rename(out)
+            shutil.rmtree(old)
+        else:
+            partial.rename(out)
 
 
 def _verify(reference: str, predicted: str) -> str:

@@ -115,25 +115,32 @@ class TraceSource:
             self.close()
             raise InputError(f"{spec}: missing column(s) {', '.join(missing)}; available: "
                              f"{', '.join(self.schema.names)}")
-        for out_col in ("reject_reason", "reject_filter"):
+        for out_col in ("reject_reason", "reject_filter", "reject_detail"):
             if out_col in names:
                 raise InputError(f"{spec}: already has a {out_col!r} column (is it a filter output?)")
 
-    def batches(self, rows: int) -> Iterator:
+    def batches(self, rows: int, columns: list[str] | None = None) -> Iterator:
+        """Tables of up to `rows` rows in the unified schema (only `columns`, where given)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        schema = self.schema if columns is None else \
+            pa.schema([self.schema.field(c) for c in self.schema.names if c in set(columns)])
         if not self.files:
-            for b in self._hub.to_batches(max_chunksize=rows):
+            for b in self._hub.select(schema.names).to_batches(max_chunksize=rows):
                 yield pa.Table.from_batches([b])
             return
         for f in self.files:
             if f.suffix == ".parquet":
-                for b in pq.ParquetFile(f).iter_batches(batch_size=rows):
-                    yield _conform(pa.Table.from_batches([b]), self.schema)
+                pf = pq.ParquetFile(f)
+                present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
+                for b in pf.iter_batches(batch_size=rows, columns=present if columns is not None else None):
+                    yield _conform(pa.Table.from_batches([b]), schema)
         if self._json is not None:
-            for b in self._json.to_batches(max_chunksize=rows):
-                yield _conform(pa.Table.from_batches([b]), self.schema)
+            table = self._json if columns is None else \
+                self._json.select([c for c in schema.names if c in set(self._json.schema.names)])
+            for b in table.to_batches(max_chunksize=rows):
+                yield _conform(pa.Table.from_batches([b]), schema)
 
     def close(self) -> None:
         """Remove the Arrow cache made for JSON inputs."""

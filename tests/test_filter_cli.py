@@ -13,11 +13,12 @@ from conftest import make_problems, write_jsonl
 from factory import filter as filter_cli
 from filters.decontamination import benchmark_problems
 
-PROSE = ("We add the two numbers step by step, carrying where needed, and check the total twice "
-         "against an estimate so that no arithmetic slip survives into the final answer. ")
+PROSE = ("Okay, so I need to add 3 and 4.\n\nWe add the two numbers step by step, carrying where needed: "
+         "3 + 4 = 7.\n\nWait, let me check the total against an estimate, so that no arithmetic slip survives "
+         "into the final answer. 3 is about 3 and 4 is about 4, so about 7. Yes, 7.")
 
 
-def row(rid, *, reasoning=PROSE * 3, response="So the answer is $\\boxed{7}$.", answer="7", **kw):
+def row(rid, *, reasoning=PROSE, response="So the answer is $\\boxed{7}$.", answer="7", **kw):
     r = {"id": rid, "problem_id": kw.pop("problem_id", rid), "problem": kw.pop("problem", f"What is 3 + 4? ({rid})"),
          "answer": answer, "completion": f"<think>\n{reasoning}\n</think>\n\n{response}",
          "finish_reason": "stop", "source": kw.pop("source", "unit")}
@@ -34,7 +35,7 @@ def corpus():
         (row("open", completion="<think>\nnever closed"), "unclosed_think"),
         (row("wrong", response="$\\boxed{8}$"), "wrong_answer"),
         (row("noans", response="It is seven."), "no_answer"),
-        (row("mixed", reasoning=PROSE * 3 + "然后我们把结果再检查一遍确认无误"), "mixed_language"),
+        (row("mixed", reasoning=PROSE + "\n\n所以 3 + 4 = 7."), "mixed_language"),
         (row("loop", reasoning="Wait, let me add them again. " * 300), "repetition"),
         (row("code", reasoning=PROSE + "```python\nprint(3 + 4)\n```"), "code_in_reasoning"),
         (row("contam", reasoning=PROSE + math500), "contaminated:math500"),
@@ -71,7 +72,10 @@ def test_every_row_gets_its_reason_and_nothing_is_lost(tmp_path, capsys):
     filters = {r["id"]: r["reject_filter"] for r in rejected}
     assert filters["hang"] == "correctness" and filters["contam"] == "decontamination"
     assert filters["dup"] == "dedup" and filters["mixed"] == "language"
-    assert set(accepted[0]) == set(rows[0][0]) | {"reject_reason", "reject_filter"}  # every input column kept
+    assert set(accepted[0]) == set(rows[0][0]) | {"reject_reason", "reject_filter", "reject_detail"}  # all kept
+    details = {r["id"]: json.loads(r["reject_detail"]) for r in rejected if r["reject_detail"]}
+    assert details["contam"]["benchmark_id"] == "math500-3" and details["contam"]["where"] == "reasoning"
+    assert details["mixed"]["first"] == "所 以" and details["code"]["context"].startswith("```python")
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input_rows"] == len(rows) and stats["accepted"] == 2
     funnel = {s["filter"]: s for s in stats["funnel"]}
@@ -80,6 +84,9 @@ def test_every_row_gets_its_reason_and_nothing_is_lost(tmp_path, capsys):
                                                 "verify_timeout": 1, "unparseable_answer": 1}
     assert funnel["dedup"]["in"] == 3 and funnel["dedup"]["out"] == 2
     assert stats["by_source"]["unit"]["input"] == len(rows) and stats["by_domain"]["math"]["accepted"] == 2
+    assert stats["decontamination"]["leaks"]["math500"] == {"rows": 1, "benchmark_problems": 1,
+                                                            "where": {"reasoning": 1}}
+    assert stats["yield"]["accepted"] == 2 and stats["yield"]["problems"] == len(rows) - 1  # dup shares good1's id
     assert (out / "funnel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert f"check: 2 accepted + {len(rows) - 2} rejected = {len(rows)} input rows" in printed
@@ -107,7 +114,7 @@ def test_generate_run_from_the_tiny_teacher_is_fully_accounted(tiny_model, engin
 
 def test_majority_vote_for_rows_without_reference(tmp_path):
     rows = [row(f"m{i}", problem_id="m", problem="Compute 3 + 4.", answer=None,
-                reasoning=PROSE * 3 + f" Variant {i} of the check, written out in words number {i * 31}.",
+                reasoning=PROSE + f"\n\nVariant {i} of the check, written out in words number {i * 31}.",
                 response=f"$\\boxed{{{ans}}}$") for i, ans in enumerate(["7", "7", "7", "8"])]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     cfg = tmp_path / "f.yaml"
@@ -119,7 +126,7 @@ def test_majority_vote_for_rows_without_reference(tmp_path):
 
 def test_column_mapping_for_public_trace_datasets(tmp_path):
     t = pa.table({"question": ["What is 3 + 4?"], "gold": [7],
-                  "generation": [f"<think>\n{PROSE * 3}\n</think>\n\\boxed{{7}}"]})
+                  "generation": [f"<think>\n{PROSE}\n</think>\n\\boxed{{7}}"]})
     pq.write_table(t, tmp_path / "pub.parquet")
     out = tmp_path / "o"
     assert filter_cli.main(["--input", str(tmp_path / "pub.parquet"), "--out", str(out), "--problem-column",
