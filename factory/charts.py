@@ -1,4 +1,4 @@
-"""PNG charts shared by the filter (funnel.png) and the dataset card (funnel, lengths)."""
+"""PNG charts shared by the filter (funnel.png) and the dataset card (funnel, pass rates, lengths)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,21 @@ def length_histogram(path: Path, lengths: list[int], title: str, xlabel: str) ->
     ax.hist(lengths, bins=min(50, max(5, len(set(lengths)))), color="#55A868")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("traces")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, Path(path))
+
+
+def pass_rate_chart(path: Path, histogram: dict[str, int], title: str) -> None:
+    """Problems per pass-rate bin (`histogram`: bin label → problems, as in stats.json's yield)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels, values = list(histogram), list(histogram.values())
+    bars = ax.bar(labels, values, color="#8172B3")
+    for bar, v in zip(bars, values):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{v:,}", ha="center", va="bottom", fontsize=9)
+    ax.set_xlabel("pass rate: correct samples / samples")
+    ax.set_ylabel("problems")
     ax.set_title(title)
     fig.tight_layout()
     _save(fig, Path(path))

@@ -64,11 +64,13 @@ def test_dry_run_stages_a_valid_card_and_an_exact_round_trip(tmp_path, capsys):
     assert [c["config_name"] for c in meta["configs"]] == ["default", "rejected"]
     text = card.text
     for needle in ("## What was thrown away", "| correctness | 40 | 8 | 32 | wrong_answer 8 |",
-                   "## Decontamination", "| math500 | 0 |", "word 8-gram", "![funnel](images/funnel.png)",
+                   "## Decontamination", "| math500 | 0 | 0 | - |", "word 8-gram", "![funnel](images/funnel.png)",
+                   "## Yield and difficulty", "| traces kept | 32 (80.0%) |", "| problems with no kept trace | 8 |",
+                   "| 0 | 8 |", "| 1 | 32 |", "![pass rate](images/pass_rate.png)",
                    "![lengths](images/lengths.png)", 'load_dataset("me/traces", "default", split="train")',
                    "python -m factory.train_student --size 7b --data me/traces"):
         assert needle in text, needle
-    for png in ("funnel.png", "lengths.png"):
+    for png in ("funnel.png", "lengths.png", "pass_rate.png"):
         assert (stage_dir / "images" / png).read_bytes()[:4] == b"\x89PNG"
     import datasets
 
@@ -145,15 +147,15 @@ def test_publish_uploads_then_republishing_is_a_no_op(hub, tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     br = _branch(store)
     files = set(br["files"])
-    assert {"README.md", "factory_schema.json", "images/funnel.png", "images/lengths.png",
+    assert {"README.md", "factory_schema.json", "images/funnel.png", "images/lengths.png", "images/pass_rate.png",
             "data/train-00000-of-00001.parquet", "rejected/train-00000-of-00001.parquet"} <= files
     assert store.repos[("dataset", "tester/traces")]["private"] is True
-    assert len(br["history"]) == 1 and store.puts == 4  # parquet x2, png x2 went through LFS
+    assert len(br["history"]) == 1 and store.puts == 5  # parquet x2, png x3 went through LFS
     assert ("POST", "/api/validate-yaml") in store.log  # the Hub validated the card
 
     again = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--with-rejected")
     assert again.returncode == 0, again.stderr
-    assert len(_branch(store)["history"]) == 1 and store.puts == 4  # no commit, no bytes sent
+    assert len(_branch(store)["history"]) == 1 and store.puts == 5  # no commit, no bytes sent
     for out in (first, again):
         assert TOKEN not in out.stdout + out.stderr
 
@@ -169,7 +171,7 @@ def test_interrupted_upload_resumes_without_resending(hub, tmp_path):
     store.fail_puts_after = None
     resumed = _publish(url, "--data", str(folder), "--repo-id", "tester/traces", "--with-rejected")
     assert resumed.returncode == 0, resumed.stderr
-    assert store.puts == 4  # 1 before the interruption + the 3 missing, none twice
+    assert store.puts == 5  # 1 before the interruption + the 4 missing, none twice
     assert len(_branch(store)["history"]) == 1
 
 

@@ -2,7 +2,8 @@
 
 Everything in it comes from the run's own records: the generate manifest
 (teacher, sampling, prompt template), the filter's stats.json (funnel per
-filter and domain, decontamination) and the staged rows (sizes, lengths).
+filter and domain, yield per problem, leaks per benchmark) and the staged
+rows (sizes, lengths).
 Nothing secret is in any of them.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from factory.charts import funnel_chart, length_histogram
+from factory.charts import funnel_chart, length_histogram, pass_rate_chart
 from factory.hub.stage import Staged
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -105,21 +106,8 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
         parts += ["Per domain:", "", _table(["domain", "input", "accepted"] + names,
                                              [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
                                               for d, v in sorted(by_domain.items())]), ""]
-    decon = (stats.get("config", {}).get("filters", {}) or {}).get("decontamination")
-    if decon is not None:
-        removed = next((f["reasons"] for f in funnel if f["filter"] == "decontamination"), {})
-        from filters.decontamination import DEFAULT_BENCHMARKS
-
-        benches = (decon or {}).get("benchmarks") or DEFAULT_BENCHMARKS
-        benches = list(benches) + list((decon or {}).get("extra") or [])
-        parts += ["## Decontamination", "",
-                  f"Problems, reasoning and responses were checked for word {(decon or {}).get('ngram', 8)}-gram "
-                  "overlap with these benchmarks (and exact problem matches):", "",
-                  _table(["benchmark", "traces removed"],
-                         [[b, removed.get(f"contaminated:{Path(b).stem}", 0)] for b in benches]), ""]
-    else:
-        parts += ["## Decontamination", "", "**Not done**: the decontamination filter was not in this run's "
-                  "filter config.", ""]
+    parts += _yield_section(stats, images)
+    parts += _decontamination_section(stats)
     parts += ["## Lengths", "",
               _table(["traces", "mean", "median", "p90", "p99", "max"],
                      [[f"{len(lengths):,}", f"{statistics.fmean(lengths):,.0f}", f"{pct(0.5):,}", f"{pct(0.9):,}",
@@ -143,3 +131,55 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
               f"Declared as `{license}`. Traces are outputs of the teacher model and follow its terms of use; "
               "problems follow their sources' licences.", ""]
     return "\n".join(parts)
+
+
+def _yield_section(stats: dict, images: Path) -> list[str]:
+    y = stats.get("yield")
+    if not y:
+        return []
+    rows = [["traces generated", f"{y['input']:,}"], ["traces kept", f"{y['accepted']:,} ({100 * y['share']:.1f}%)"],
+            ["problems", f"{y['problems']:,}"], ["samples per problem", y["samples_per_problem"]],
+            ["problems with no kept trace", f"{y['problems_without_accepted']:,}"]]
+    out = ["## Yield and difficulty", "", _table(["", ""], rows), ""]
+    if y.get("mean_pass_rate") is not None:
+        pass_rate_chart(images / "pass_rate.png", y["pass_rate_histogram"],
+                        f"pass rate per problem ({y['problems_checked']:,} problems)")
+        out += [f"The teacher's pass rate per problem (correct samples / samples, over the "
+                f"{y['problems_checked']:,} problems whose answers could be checked) averages "
+                f"{100 * y['mean_pass_rate']:.1f}%. Problems it always solves teach the least; problems it "
+                "never solves contribute no trace.", "",
+                _table(["pass rate", "problems"], [[b, f"{n:,}"] for b, n in y["pass_rate_histogram"].items()]), "",
+                "![pass rate](images/pass_rate.png)", ""]
+    return out
+
+
+def _decontamination_section(stats: dict) -> list[str]:
+    import dataclasses
+
+    from filters.decontamination import DecontaminationFilter
+
+    options = (stats.get("config", {}).get("filters", {}) or {})
+    if "decontamination" not in options:
+        return ["## Decontamination", "", "**Not done**: the decontamination filter was not in this run's "
+                "filter config.", ""]
+    o = {f.name: f.default for f in dataclasses.fields(DecontaminationFilter) if f.default is not dataclasses.MISSING}
+    o.update(options["decontamination"] or {})  # stats.json records every option the run used
+    recorded = stats.get("decontamination") or {}
+    if recorded:
+        leaks = recorded.get("leaks", {})
+        rows = [[b, leaks.get(b, {}).get("rows", 0), leaks.get(b, {}).get("benchmark_problems", 0),
+                 ", ".join(f"{w} {n}" for w, n in leaks.get(b, {}).get("where", {}).items()) or "-"]
+                for b in recorded.get("benchmarks", [])]
+        table = _table(["benchmark", "traces removed", "benchmark problems leaked", "found in"], rows)
+    else:  # a stats.json from before leaks were recorded: count the funnel's reasons
+        removed = next((f["reasons"] for f in stats.get("funnel", []) if f["filter"] == "decontamination"), {})
+        names = sorted(r.split(":", 1)[1] for r in removed if r.startswith("contaminated:"))
+        table = _table(["benchmark", "traces removed"], [[b, removed[f"contaminated:{b}"]] for b in names] or
+                       [["-", 0]])
+    return ["## Decontamination", "",
+            "Every problem was compared with every benchmark problem below: a copy (the same words, or at least "
+            f"{o['problem_similarity']:.0%} of a benchmark problem's words in order, with all its numbers) is "
+            "removed. Reasoning and responses were checked for quoting a benchmark problem: word "
+            f"{o['ngram']}-grams found in that problem only (phrasing shared by several benchmark problems, or by "
+            f"{o['generic_input_problems']} or more of this dataset's problems, does not count) covering "
+            f"{o['min_coverage']:.0%} of it, or one verbatim run of {o['min_span']} words.", "", table, ""]

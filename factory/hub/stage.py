@@ -4,7 +4,7 @@
     ├── README.md                                  dataset card (factory/hub/card.py)
     ├── data/train-00000-of-00002.parquet          one config, or data/<domain>/… per domain
     ├── rejected/train-00000-of-00001.parquet      with --with-rejected: a "rejected" config
-    ├── images/funnel.png, images/lengths.png      shown in the card
+    ├── images/funnel.png, pass_rate.png, lengths.png   shown in the card
     ├── factory_schema.json                        the rows' schema: compared on re-publish
     └── factory_publish.json                       configs, counts, source
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from factory.errors import InputError
 from factory.shards import atomic_write_json, shard_paths
 
-DROP = ("reject_reason", "reject_filter")  # meaningless on accepted rows
+DROP = ("reject_reason", "reject_filter", "reject_detail")  # meaningless on accepted rows
 MB = 1 << 20
 
 
