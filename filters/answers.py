@@ -4,11 +4,13 @@ and the math-verify check that runs in a killable worker process.
 The cheap path decides most maths rows without sympy: equal after
 normalisation → correct; both plain numbers (integers, decimals, a/b,
 \\frac{a}{b}) → compared exactly as fractions. Everything else goes to
-math-verify.
+math-verify, except that two expressions whose values differ at two points
+are wrong without its (slow) symbolic simplification.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 from functools import lru_cache
@@ -124,6 +126,32 @@ def _parse(text: str) -> list:
     return parse(text, parsing_timeout=None)
 
 
+_POINTS = ((0.5772156649, 1.4142135624, 2.7182818285, 0.6931471806), (1.7320508076, 0.3183098862, 1.6180339887, 2.2360679775))
+
+
+def _surely_different(gold: list, pred: list) -> bool:
+    """True when both answers parsed to plain expressions whose values differ at two
+    points (free symbols set to fixed irrationals): then they cannot be equal, and
+    math-verify's symbolic simplification, the slow part, is not needed to say so."""
+    import sympy
+
+    a, b = gold[0], pred[0]
+    kinds = (sympy.MatrixBase, sympy.matrices.expressions.MatrixExpr)
+    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)) or isinstance(a, kinds) or isinstance(b, kinds):
+        return False
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    try:
+        for point in _POINTS:
+            subs = {x: point[i % len(point)] + i for i, x in enumerate(symbols)}
+            va, vb = complex(a.evalf(subs=subs)), complex(b.evalf(subs=subs))
+            if not (math.isfinite(abs(va)) and math.isfinite(abs(vb))) or \
+                    abs(va - vb) <= 1e-6 * max(1.0, abs(va), abs(vb)):
+                return False
+    except (TypeError, ValueError, ArithmeticError, AttributeError):  # not numeric: leave it to math-verify
+        return False
+    return True
+
+
 def math_verify_equal(reference: str, predicted: str) -> str:
     """Run in a worker process (the caller enforces the time limit by killing
     it). Returns "correct", "wrong_answer" or "unparseable_answer"."""
@@ -133,4 +161,6 @@ def math_verify_equal(reference: str, predicted: str) -> str:
     pred = _parse(f"\\boxed{{{predicted}}}")
     if not gold or not pred:
         return "unparseable_answer"
+    if _surely_different(gold, pred):
+        return "wrong_answer"
     return "correct" if verify(gold, pred, timeout_seconds=None) else "wrong_answer"

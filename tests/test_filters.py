@@ -153,7 +153,7 @@ def test_readability_passes_real_formatting(reasoning):
 
 def test_readability_says_what_looped():
     found = ReadabilityFilter().reject(trace(reasoning=REASONING + "\n\nWait, let me check that step again." * 4))
-    assert found == "repeated_lines" and found.detail == {"times": 4, "block": "wait, let me check that step again."}
+    assert found == "repeated_lines" and found.detail == {"times": 4, "block": "wait, let me check that step again"}
     found = ReadabilityFilter().reject(trace(reasoning=REASONING + "a \x0crac{1}{2}"))
     assert found.detail["char"] == "U+000C" and "rac{1}{2}" in found.detail["context"]
 
@@ -179,6 +179,24 @@ def test_answer_extraction_and_quick_path():
 ])
 def test_correctness(row, reason):
     assert CorrectnessFilter().reject(row) == reason
+
+
+@pytest.mark.parametrize("reference, predicted", [
+    ("(x+3)^2", "x^2+6x+9"), ("(x+3)^2", "x^2+9"), ("\\frac{\\sqrt{5}}{3}", "\\frac{1}{3}\\sqrt{5}"),
+    ("\\frac{\\sqrt{5}}{3}", "\\frac{\\sqrt{6}}{3}"), ("x=3", "3"), ("[1,3)", "[1,3)"), ("2\\pi", "360^\\circ"),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}"), ("\\sqrt{x^2}", "x"),
+    ("\\frac{1}{x}", "x^{-1}"), ("10\\%", "0.1"), ("f(x)", "g(x)"),
+])
+def test_the_numeric_shortcut_agrees_with_math_verify(reference, predicted):
+    """Two expressions that differ at two points are wrong without simplification; on
+    everything else the verdict is math-verify's own."""
+    from math_verify import verify
+
+    from filters.answers import _parse, math_verify_equal
+
+    gold, pred = _parse(f"${reference}$") or _parse(reference), _parse(f"\\boxed{{{predicted}}}")
+    plain = "correct" if verify(gold, pred, timeout_seconds=None) else "wrong_answer"
+    assert math_verify_equal(reference, predicted) == plain
 
 
 def test_correctness_without_reference_modes():
