@@ -86,6 +86,7 @@ def _judge(rows: list[dict]) -> list[Verdict]:
     filters, dedup = _WORKER["filters"], _WORKER["dedup"]
     out = []
     for row in rows:
+        complete_row(row)
         v = Verdict()
         for pos, f in enumerate(filters):
             applies = f.name in ANSWER_FILTERS and (row.get("domain") or "math") in f.domains
@@ -137,10 +138,12 @@ class FilterRunConfig:
             raise ValueError("--workers must be >= 0")
 
 
-def view_rows(table, columns: Columns) -> list[dict]:
-    """The filters' view of a batch: their column names, derived fields filled in."""
+def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
+    """The filters' view of a batch: their column names, derived fields filled in.
+
+    Without reasoning/response columns they are split from the completion; with
+    `derive=False` that is left to `complete_row` (in the workers, off the main process)."""
     from generators.problems import as_text, content_id
-    from generators.traces import split_completion
 
     names = set(table.schema.names)
 
@@ -151,17 +154,26 @@ def view_rows(table, columns: Columns) -> list[dict]:
     answers, ids = col(columns.answer), col(columns.id)
     reasoning, response = col("reasoning"), col("response")
     finish, domain, tests = col("finish_reason"), col("domain"), col("tests")
-    derive = "reasoning" not in names or "response" not in names
+    split = "reasoning" not in names or "response" not in names
     rows = []
     for i in range(table.num_rows):
-        c = completions[i]
-        r, s = (split_completion(c) if isinstance(c, str) else ("", None)) if derive else (reasoning[i], response[i])
         p = problems[i]
-        rows.append({"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
-                     "problem": p if isinstance(p, str) else as_text(p), "answer": as_text(answers[i]),
-                     "completion": c, "reasoning": r, "response": s, "finish_reason": finish[i],
-                     "domain": domain[i] or "math", "tests": tests[i]})
+        row = {"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
+               "problem": p if isinstance(p, str) else as_text(p), "answer": as_text(answers[i]),
+               "completion": completions[i], "reasoning": reasoning[i], "response": response[i],
+               "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "_split": split}
+        rows.append(complete_row(row) if derive else row)
     return rows
+
+
+def complete_row(row: dict) -> dict:
+    """Fill reasoning and response from the completion, where the input has no such columns."""
+    from generators.traces import split_completion
+
+    if row.pop("_split", False):
+        c = row["completion"]
+        row["reasoning"], row["response"] = split_completion(c) if isinstance(c, str) else ("", None)
+    return row
 
 
 @dataclass
@@ -363,7 +375,7 @@ class _Run:
             self.pool = pool
             window: deque[_Batch] = deque()
             for table in source.batches(fconfig.batch_rows):
-                rows = view_rows(table, self.columns)
+                rows = view_rows(table, self.columns, derive=False)
                 if majority:
                     for r in rows:
                         if r["answer"] in (None, ""):

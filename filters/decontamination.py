@@ -146,8 +146,9 @@ class _Index:
         allu = np.concatenate(uniq) if uniq else np.empty(0, np.uint64)
         values, df = np.unique(allu, return_counts=True)
         shared = values[df > _MAX_SHARED]
-        self.evidence = [~np.isin(g, shared) & (_real_words(ws, ngram) >= _MIN_REAL_WORDS)
-                         for g, ws in zip(self.grams, self.words)]
+        all_g = np.concatenate(self.grams) if self.grams else np.empty(0, np.uint64)
+        private = np.split(~np.isin(all_g, shared), np.cumsum([len(g) for g in self.grams])[:-1])
+        self.evidence = [p & (_real_words(ws, ngram) >= _MIN_REAL_WORDS) for p, ws in zip(private, self.words)]
         hashes = [g[e] for g, e in zip(self.grams, self.evidence)]
         owners = [np.full(len(h), j, np.int32) for j, h in enumerate(hashes)]
         all_h = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
@@ -336,9 +337,9 @@ class DecontaminationFilter(Filter):
         found = self.check_problem(problem)
         if found:
             return found
-        own = ngram_hashes(row_word_hashes(row, "problem", content=True), self.ngram)
+        own = ngram_hashes(row_word_hashes(row, "problem"), self.ngram)
         for column in ("reasoning", "response"):
-            found = self.check_text(row_word_hashes(row, column, content=True), column, own)
+            found = self.check_text(row_word_hashes(row, column), column, own)
             if found:
                 return found
         return None

@@ -4,7 +4,9 @@ R1 kept every correct sample of a problem, and later work (OpenThoughts) found
 that more samples per problem help. So by default:
 
 - `exact_duplicate`: a completion with the same words in the same order (case,
-  spacing and punctuation ignored) as one already kept for the same problem;
+  spacing, punctuation and LaTeX command names ignored: `content_words`, whose
+  hashes decontamination has computed already) as one already kept for the
+  same problem;
 - `duplicate_problem`: the same problem twice in the input (two ids: two
   sources, or reformatted), found in `prepare` before the run: the same
   `problem_words` (typesetting aside), or word 3-gram Jaccard similarity at least `same_problem`

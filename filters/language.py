@@ -102,9 +102,9 @@ class LanguageFilter(Filter):
     def reject(self, row: dict) -> Reason | None:
         problem = row.get("problem") or ""
         text = (row.get("reasoning") or "") + "\n" + (row.get("response") or "")
-        if not _NON_LATIN.search(problem):
+        if problem.isascii() or not _NON_LATIN.search(problem):
             # A Latin-script prompt (the common case): only non-Latin letters can be foreign.
-            if not _NON_LATIN.search(text):
+            if text.isascii() or not _NON_LATIN.search(text):
                 return None
             target, own = "latin", set()
         else:
