@@ -148,7 +148,15 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
     names = set(table.schema.names)
 
     def col(name):
-        return table.column(name).to_pylist() if name in names else [None] * table.num_rows
+        if name not in names:
+            return [None] * table.num_rows
+        column = table.column(name)
+        values = column.to_pylist()
+        # JSONL whose field mixes types (answers as numbers and as LaTeX text) is read as
+        # Arrow JSON: its values are JSON texts ('"\\frac{1}{2}"'); read them back as values.
+        if getattr(column.type, "extension_name", None) == "arrow.json":
+            values = [None if v is None else _json_value(v) for v in values]
+        return values
 
     problems, completions = col(columns.problem), col(columns.completion)
     answers, ids = col(columns.answer), col(columns.id)
@@ -164,6 +172,13 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
                "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "_split": split}
         rows.append(complete_row(row) if derive else row)
     return rows
+
+
+def _json_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:  # stored as the bare text ("025")
+        return text
 
 
 def complete_row(row: dict) -> dict:

@@ -181,3 +181,17 @@ def test_code_traces_go_to_the_sandbox_and_maths_to_math_verify(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["code_sandbox"].startswith("bubblewrap")
     assert stats["by_domain"]["code"] == {"input": 2, "accepted": 1, "code_tests": 1}
+
+
+def test_answers_of_mixed_types_in_jsonl_are_read_as_written(tmp_path):
+    """A JSONL answer field with numbers and LaTeX text is read by Arrow as JSON texts;
+    the filter must compare the values, not '"\\\\frac{1}{2}"' with its quotes."""
+    rows = [row("num", answer=7), row("float", answer=7.0),
+            row("latex", problem="Half of one?", answer="\\frac{1}{2}", response="$\\boxed{\\frac{1}{2}}$"),
+            row("lead0", problem="AIME style", answer="025", response="$\\boxed{25}$"),
+            row("money", problem="Price?", answer="\\$36", response="$\\boxed{36}$")]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
+    got = {r["id"]: r["reject_reason"] for r in _read(out, "accepted") + _read(out, "rejected")}
+    assert got == {"num": None, "float": None, "latex": None, "lead0": None, "money": None}
