@@ -67,14 +67,19 @@ class Problems:
         self.ids: list[str] = []
         self.texts: list[str] = []
         self.answers: list[str | None] = []
-        self._seen: set[str] = set()
+        self.samples: list[int] = []      # rows of each problem id in the input
+        self._index: dict[str, int] = {}
 
     def add(self, problem_id: str, text: str, answer: str | None) -> None:
-        if problem_id not in self._seen:
-            self._seen.add(problem_id)
+        """One input row of this problem."""
+        i = self._index.get(problem_id)
+        if i is None:
+            i = self._index[problem_id] = len(self.ids)
             self.ids.append(problem_id)
             self.texts.append(text)
             self.answers.append(answer)
+            self.samples.append(0)
+        self.samples[i] += 1
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -9,10 +9,14 @@ that more samples per problem help. So by default:
   same problem;
 - `duplicate_problem`: the same problem twice in the input (two ids: two
   sources, or reformatted), found in `prepare` before the run: the same
-  `problem_words` (typesetting aside), or word 3-gram Jaccard similarity at least `same_problem`
-  with the same numbers and compatible reference answers (MinHash with
-  banded LSH finds the candidates). One id's samples are kept: the first
-  whose sample is accepted; the others' rows get this reason and the kept id;
+  `problem_words` (typesetting aside), or word 3-gram Jaccard similarity at
+  least `same_problem` with the same numbers and compatible reference answers
+  (MinHash with banded LSH finds the candidates). When its ids carry several
+  samples each (a problem set that lists the problem twice, sampled under each
+  id), one id's samples are kept, the first whose sample is accepted, so the
+  problem is not sampled twice as often as the others; the others' rows get this
+  reason and the kept id. When each id is a single trace (a dataset with an id
+  per trace), they are all samples of the one problem and are kept, distinct;
 - `over_cap`: more than `max_per_problem` kept samples (off by default).
 
 Distinct samples of a problem that merely resemble each other are kept. The
@@ -131,6 +135,7 @@ class DedupFilter(Filter):
     num_perm: int = 128
     max_per_problem: int | None = None
     _group: dict = field(default_factory=dict, init=False, repr=False)      # problem id → group id
+    _one_id: set = field(default_factory=set, init=False, repr=False)       # groups that keep one id
     _keeper: dict = field(default_factory=dict, init=False, repr=False)     # group id → the id kept
     _kept: dict = field(default_factory=lambda: defaultdict(list), init=False, repr=False)
     _exact: dict = field(default_factory=lambda: defaultdict(set), init=False, repr=False)
@@ -149,6 +154,8 @@ class DedupFilter(Filter):
 
     def prepare(self, problems: Problems) -> None:
         self._group = same_problem_groups(problems, self.same_problem) if self.same_problem else {}
+        samples = dict(zip(problems.ids, problems.samples))
+        self._one_id = {g for pid, g in self._group.items() if samples.get(pid, 0) > 1}
 
     def features(self, row: dict) -> tuple[bytes, np.ndarray | None]:
         """(exact key, signature or None) of the row's reasoning + response; pure, runs in any process."""
@@ -168,7 +175,7 @@ class DedupFilter(Filter):
         pid = row["problem_id"]
         group = self._group.get(pid, pid)
         keeper = self._keeper.get(group)
-        if keeper is not None and keeper != pid:
+        if keeper is not None and keeper != pid and group in self._one_id:
             return Reason("duplicate_problem", kept_problem_id=keeper)
         key, sig = row.get("_dedup") or self.features(row)
         if key in self._exact[group]:

@@ -82,9 +82,22 @@ def test_a_duplicate_problem_keeps_one_ids_samples():
     first, copy = CLEAN[0], dict(CLEAN[0], id="geo-1-copy", problem=CLEAN[0]["problem"].replace("  ", " ") + " ")
     problems = Problems()
     for t in (first, copy):
-        problems.add(t["id"], t["problem"], t["answer"])
+        for _ in range(4):  # a problem set listing it twice, sampled 4 times under each id
+            problems.add(t["id"], t["problem"], t["answer"])
     d.prepare(problems)
     assert d.reject(row(copy)) is None  # the copy's sample comes first: its id is kept
     found = d.reject(row(first, reasoning=first["reasoning"] + "\n\nDone."))
     assert found == "duplicate_problem" and found.detail == {"kept_problem_id": "geo-1-copy"}
     assert d.reject(row(copy, reasoning=copy["reasoning"] + "\n\nChecked.")) is None
+
+
+def test_an_id_per_trace_is_one_problem_sampled_several_times():
+    d = DedupFilter()
+    t = CLEAN[1]
+    problems = Problems()
+    for i in range(3):  # a public dataset: one row, one id, per trace
+        problems.add(f"trace-{i}", t["problem"], t["answer"])
+    d.prepare(problems)
+    assert d.reject(row(t, problem_id="trace-0")) is None
+    assert d.reject(row(t, problem_id="trace-1", reasoning=t["reasoning"] + "\n\nDone.")) is None  # distinct: kept
+    assert d.reject(row(t, problem_id="trace-2")) == "exact_duplicate"  # the same words as trace-0
