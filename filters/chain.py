@@ -122,7 +122,7 @@ class _Batch:
 @dataclass
 class FilterRunConfig:
     input: str = field(default=str(lab.GENERATE_OUT), metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
-    out: Path = field(default=lab.FILTER_OUT, metadata={"help": "output folder: accepted/, rejected/, stats.json, funnel.png"})
+    out: Path = field(default=lab.FILTER_OUT, metadata={"help": "output folder: accepted/, rejected/, stats.json, problems.parquet, funnel.png"})
     config: Path | None = field(default=None, metadata={"help": "filters YAML (default: filters/default.yaml)"})
     problem_column: str = field(default="problem", metadata={"help": "column with the problem text"})
     answer_column: str = field(default="answer", metadata={"help": "column with the reference answer"})
