@@ -56,6 +56,7 @@ class Verdict:
 
     first: tuple | None = None     # (position, filter, reason) of the first rejection other than correctness
     answer: str | None = None      # "correct", why not, or None when no answer check applies
+    checked_by: tuple | None = None  # (position, filter) of the answer check that set `answer`
     pending: tuple | None = None   # (reference, answer) for math-verify; then `answer` is decided here
     features: object = None        # dedup's features, for a row that may be accepted
 
@@ -93,6 +94,7 @@ def _judge(rows: list[dict]) -> list[Verdict]:
             if f.name == "correctness":
                 if applies:  # always: the yield report needs it even when an earlier filter drops the row
                     r = _safe_reject(f, row)
+                    v.checked_by = (pos, f.name)
                     if isinstance(r, _Pending):
                         v.pending = r.pair
                     else:
@@ -102,7 +104,7 @@ def _judge(rows: list[dict]) -> list[Verdict]:
                 continue
             r = _safe_reject(f, row)
             if applies:
-                v.answer = r or "correct"
+                v.answer, v.checked_by = r or "correct", (pos, f.name)
             if r:
                 v.first = (pos, f.name, r)
         if dedup is not None and v.first is None and v.answer in (None, "correct"):
@@ -316,10 +318,8 @@ class _Run:
         if v.pending:
             v.answer = self._verdict(v.pending)
         first = v.first
-        if v.answer not in (None, "correct") and "correctness" in self.fconfig.filters:
-            pos = list(self.fconfig.filters).index("correctness")
-            if (row.get("domain") or "math") in self.filters[pos].domains and (first is None or pos < first[0]):
-                first = (pos, "correctness", v.answer)
+        if v.answer not in (None, "correct") and (first is None or v.checked_by[0] < first[0]):
+            first = (*v.checked_by, v.answer)  # the answer check comes first in the chain
         if first is not None:
             return first[1], first[2]
         if self.dedup is not None:
