@@ -17,7 +17,7 @@ a Python block, a corrupted escape (form feed); and leaks: benchmark-half
 problems in the problem column (verbatim, lightly edited, wrapped in
 instructions) and traces quoting one.
 
-    python bench/yield.py [--problems 1200]
+    python bench/filter_yield.py [--problems 1200]
 
 Goals (issue 11): >= 95% of correct clean traces kept (exact copies aside),
 precision >= 0.99, >= 95% of planted flaws and leaks caught.
