@@ -139,7 +139,6 @@ class DedupFilter(Filter):
     _keeper: dict = field(default_factory=dict, init=False, repr=False)     # group id → the id kept
     _kept: dict = field(default_factory=lambda: defaultdict(list), init=False, repr=False)
     _exact: dict = field(default_factory=lambda: defaultdict(set), init=False, repr=False)
-    _count: dict = field(default_factory=lambda: defaultdict(int), init=False, repr=False)
 
     def __post_init__(self):
         if self.num_perm < 1 or self.num_perm & (self.num_perm - 1):
@@ -184,11 +183,10 @@ class DedupFilter(Filter):
             for other in self._kept[group]:
                 if similarity(other, sig) >= self.threshold:
                     return "near_duplicate"
-        if self.max_per_problem is not None and self._count[group] >= self.max_per_problem:
+        if self.max_per_problem is not None and len(self._exact[group]) >= self.max_per_problem:
             return "over_cap"
         self._keeper[group] = pid
-        self._exact[group].add(key)
-        self._count[group] += 1
+        self._exact[group].add(key)  # one key per kept sample: its size is the count
         if sig is not None:
             self._kept[group].append(sig)
         return None

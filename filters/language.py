@@ -29,11 +29,12 @@ from filters.base import Filter, Reason, register
 from filters.text import MATH_SPAN
 
 _TEXT_IN_MATH = re.compile(r"\\(?:text|textbf|textit|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_CJK_CLASS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"  # kana, hanzi, hangul
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _SCRIPTS = {
-    "cjk": re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"),
+    "cjk": re.compile(f"[{_CJK_CLASS}]"),
     "latin": re.compile(r"[A-Za-z\u00c0-\u024f]+"),
     "cyrillic": re.compile(r"[\u0400-\u04ff]+"),
     "greek": re.compile(r"[\u0370-\u03ff]+"),
@@ -43,11 +44,10 @@ _SCRIPTS = {
     "thai": re.compile(r"[\u0e00-\u0e7f]+"),
 }
 # Any letter outside Latin: what a Latin-script reasoning is scanned for first.
-_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u097f\u0e00-\u0e7f"
-                        r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u097f\u0e00-\u0e7f" + _CJK_CLASS + "]")
 _MATH_WORDS = frozenset(
     "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max min sup inf gcd lcm "
-    "mod det deg rad dim ker arg abs sgn sqrt mm cm dm km mg kg ml dl km kmh mph rpm hz ok vs".split())
+    "mod det deg rad dim ker arg abs sgn sqrt mm cm dm km mg kg ml dl kmh mph rpm hz ok vs".split())
 
 
 def _prose_in_maths(m: re.Match) -> str:
