@@ -7,9 +7,11 @@ usage:
 
 Sizes (students/recipes/<size>.yaml): 1.5b Qwen2.5-Math-1.5B, 7b Qwen2.5-Math-7B, 8b
 Llama-3.1-8B, 14b Qwen2.5-14B, 32b Qwen2.5-32B, 70b Llama-3.3-70B-Instruct, tiny (built
-locally, trains on a CPU). --dry-run prints the resolved recipe, the GPUs and nodes it
-needs with a per-GPU memory estimate, the dataset's token statistics and the
-`accelerate launch` command, without training. On a machine with several GPUs the
+locally, trains on a CPU), or the path of your own recipe YAML (a copy of one of
+those, edited). --dry-run prints the resolved recipe, the GPUs and nodes it
+needs with a per-GPU memory estimate, the packages the recipe needs (and which are
+missing here), the dataset's token statistics and the `accelerate launch` command,
+without training. On a machine with several GPUs the
 command relaunches itself through accelerate; --no-launch trains in this process.
 Rerunning resumes from the latest checkpoint in OUT/checkpoints.
 """
@@ -27,7 +29,7 @@ from factory.cli import parse_config, run_cli
 
 @dataclass
 class TrainStudentConfig:
-    size: str = field(default="tiny", metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny"})
+    size: str = field(default="tiny", metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny, or the path of a recipe YAML"})
     data: str = field(default=str(lab.FILTER_OUT), metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
     out: Path | None = field(default=None, metadata={"help": "output folder: checkpoints/ and the trained model/ (default: runs/lab/student-SIZE)"})
     dry_run: bool = field(default=False, metadata={"help": "print the plan (GPUs, memory, tokens, command); train nothing"})
@@ -66,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         if config.launch and gpus > 1 and "LOCAL_RANK" not in os.environ:
             import subprocess
 
+            from factory.errors import InputError
             from students.plan import Plan, launch_command
+            from students.runtime import missing_required
+
+            missing = missing_required(recipe)
+            if missing:
+                raise InputError(f"{recipe.path}: " + "; ".join(f"{n.why} needs {n.package} ({n.hint})"
+                                                                 for n in missing))
 
             cmd = launch_command(recipe, Plan(gpus, 1, 0.0, {}, True), argv)
             print(f"launching on {gpus} GPUs:\n{cmd}")
@@ -75,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
         result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,
                        report_to=config.report_to, push_to_hub=config.push_to_hub)
-        first, last = (result.losses[0], result.losses[-1]) if result.losses else (float("nan"),) * 2
-        print(f"trained {result.steps} steps on {result.used:,} of {result.rows:,} rows; "
-              f"loss {first:.3f} → {last:.3f}; model in {result.model_dir}")
+        if len(result.losses) > 1:
+            loss = f"loss {result.losses[0]:.3f} → {result.losses[-1]:.3f}"
+        else:  # fewer steps than logging_steps: only the run's mean was logged
+            loss = f"mean loss {result.train_loss:.3f}"
+        print(f"trained {result.steps} steps on {result.used:,} of {result.rows:,} rows; {loss}; "
+              f"model in {result.model_dir}")
         return 0
 
     return run_cli(go)
@@ -87,6 +99,7 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
     import yaml
 
     from students.plan import launch_command, plan
+    from students.runtime import needs
     from students.sft import token_stats
 
     recipe.validate()
@@ -95,17 +108,23 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
     b = p.breakdown
     print(f"recipe {recipe.path}\n" + yaml.safe_dump({"model": recipe.model, "chat_template": recipe.chat_template,
                                                      "context": recipe.context, "hardware": vars(recipe.hardware),
+                                                     "attention": recipe.attention, "kernels": recipe.kernels,
                                                      "sft": recipe.sft}, sort_keys=False))
     print(f"base: {arch.params / 1e9:.2f}B parameters, {arch.layers} layers, hidden {arch.hidden}, "
           f"vocab {arch.vocab}, declared context {arch.max_position_embeddings}"
           + (f" → {recipe.context['max_position_embeddings']} with rope_theta {recipe.context.get('rope_theta')}"
              if recipe.context.get("max_position_embeddings") else ""))
-    gb = 1024 ** 3
+    gb = 1e9
     print(f"\nplan: {p.gpus} GPU(s) on {p.nodes} node(s), {recipe.hardware.strategy}; per GPU ≈ {p.per_gpu_gb:.1f} GB "
           f"of {recipe.hardware.gpu_memory_gb} GB{'' if p.fits else ' — DOES NOT FIT even at the largest plan'}\n"
-          f"  model states {b['model_states'] / gb:.1f} GB + activations {b['activations'] / gb:.1f} GB + logits "
-          f"{b['logits'] / gb:.1f} GB + overhead {b['overhead'] / gb:.1f} GB "
-          f"({b['tokens_per_micro_batch']:,} tokens per micro-batch); formula: students/plan.py")
+          f"  model states {b['model_states'] / gb:.1f} GB + gathered layers {b['gathered'] / gb:.1f} GB + "
+          f"activations {b['activations'] / gb:.1f} GB + attention mask {b['mask'] / gb:.1f} GB + headroom "
+          f"{b['headroom'] / gb:.1f} GB ({b['tokens_per_micro_batch']:,} tokens per micro-batch)\n"
+          f"  assumes {p.assumes}; formula and its H100 calibration: students/plan.py")
+    print("\npackages the recipe needs on its GPUs (checked on this machine):")
+    for n in needs(recipe):
+        state = "installed" if n.installed else ("MISSING" if n.required else "not installed (optional)")
+        print(f"  {n.package:<22}{n.why:<30}{state}" + ("" if n.installed else f": {n.hint}"))
     stats = token_stats(recipe, config.data)
     print(f"\ndata: {stats['sequences']:,} sequences ({stats['dropped_no_reasoning']} rows without reasoning left "
           f"out), {stats['tokens']:,} tokens, mean {stats['mean_tokens']:,.0f}, max {stats['max_tokens']:,}; "

@@ -5,7 +5,17 @@ A recipe holds values only:
   chat_template  students/templates/<name>.jinja
   context        config overrides that make a long max_length real (rope_theta, …)
   hardware       gpus_per_node, gpu_memory_gb, strategy (students/accelerate/<strategy>.yaml)
+  attention      the attention kernel: auto (flash_attention_3/2 where installed, else
+                 flex_attention on a GPU; sdpa on a CPU) or one of ATTENTION by name
+  kernels        none, or liger: Liger's RMSNorm/SwiGLU/RoPE kernels (TRL's own fused LM
+                 head already computes the loss without materialising the logits)
   sft            fields of TRL's SFTConfig, passed through unchanged
+
+Precision is not a choice: students/sft.py loads the weights in fp32 (the
+optimizer's master copy) and `sft.bf16: true` computes in bf16 under autocast.
+bf16 weights would lose the updates smaller than bf16's spacing (issue 12).
+
+`load` takes a shipped size (`7b`) or the path of the user's own recipe YAML.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ RECIPES = HERE / "recipes"
 TEMPLATES = HERE / "templates"
 ACCELERATE = HERE / "accelerate"
 STRATEGIES = ("ddp", "fsdp", "zero3", "zero3_offload")
+ATTENTION = ("auto", "flash_attention_3", "flash_attention_2", "flex_attention", "sdpa", "eager")
+KERNELS = ("none", "liger")
 CONTEXT_KEYS = ("rope_theta", "max_position_embeddings")
 
 
@@ -48,6 +60,8 @@ class Recipe:
     sft: dict
     context: dict = field(default_factory=dict)
     hardware: Hardware = field(default_factory=Hardware)
+    attention: str = "auto"
+    kernels: str = "none"
     length_buckets: int | None = None   # rows per length-sorted bucket (students/data.py: bucket_by_length)
     path: str = ""
 
@@ -60,6 +74,15 @@ class Recipe:
         unknown = set(self.context or {}) - set(CONTEXT_KEYS)
         if unknown:
             raise ValueError(f"context: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(CONTEXT_KEYS)})")
+        if self.attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION)}, not {self.attention!r}")
+        if self.kernels not in KERNELS:
+            raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, not {self.kernels!r}")
+        if self.sft.get("use_liger_kernel"):
+            raise ValueError("sft.use_liger_kernel is deprecated by TRL; set `kernels: liger` at the top of the recipe")
+        if "model_init_kwargs" in self.sft:
+            raise ValueError("sft.model_init_kwargs: the student is loaded by students/sft.py (fp32 weights, the "
+                             "recipe's `attention` and `kernels`); set those fields instead")
         if "output_dir" in self.sft:
             raise ValueError("sft.output_dir comes from --out, not the recipe")
         if self.length_buckets is not None and self.sft.get("train_sampling_strategy") != "sequential":
@@ -102,11 +125,18 @@ class Recipe:
 
 
 def load(size: str) -> Recipe:
+    """A shipped recipe by size (`7b`), or the user's own recipe by path (`my/7b-16k.yaml`)."""
     import yaml
 
-    path = RECIPES / f"{size}.yaml"
+    own = Path(size)
+    if size.endswith((".yaml", ".yml")) or own.is_file():
+        if not own.is_file():
+            raise InputError(f"--size {size}: no such recipe file")
+        path, size = own, own.stem
+    else:
+        path = RECIPES / f"{size}.yaml"
     if not path.is_file():
-        raise InputError(f"unknown size {size!r}; valid sizes: {', '.join(sizes())}")
+        raise InputError(f"unknown size {size!r}; valid sizes: {', '.join(sizes())} (or the path of a recipe YAML)")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

@@ -30,6 +30,7 @@ class TrainResult:
     losses: list[float]
     rows: int
     used: int
+    train_loss: float = float("nan")   # the mean over the run (logged even with fewer steps than logging_steps)
 
 
 def base_model_path(recipe: Recipe, out: Path) -> str:
@@ -69,27 +70,45 @@ def load_config(recipe: Recipe, model_path: str):
     return config
 
 
-def liger_available() -> bool:
+def on_gpu(args) -> bool:
+    import torch
+
+    return torch.cuda.is_available() and not args.use_cpu
+
+
+def load_student(recipe: Recipe, model_path: str, args, *, config=None):
+    """The student in fp32 (the optimizer's master weights; `args.bf16` computes in bf16
+    under autocast, DeepSpeed keeps its own fp32 master), with the recipe's attention and
+    kernels. `config` builds it from a config with random weights (bench/sft.py)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from students.runtime import apply_kernels, resolve_attention
+
     try:
-        import liger_kernel  # noqa: F401
-        return True
-    except ImportError:
-        return False
+        attention, why = resolve_attention(recipe.attention, on_gpu(args))
+    except RuntimeError as e:
+        raise InputError(f"{recipe.path}: {e}") from None
+    if config is not None:
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=attention)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_path, config=load_config(recipe, model_path),
+                                                     dtype=torch.float32, attn_implementation=attention)
+    kernels = apply_kernels(recipe, model)
+    if args.process_index == 0:
+        print(f"student: attention {attention} ({why}); kernels {kernels}; fp32 weights and AdamW states, "
+              + ("bf16 compute (autocast)" if args.bf16 else "fp32 compute"))
+    return model
 
 
 def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | None = None,
-                  report_to: str | None = None, push_to_hub: str | None = None, **overrides):
-    import torch
-    from transformers import AutoModelForCausalLM
+                  report_to: str | None = None, push_to_hub: str | None = None, model_path: str | None = None,
+                  model_config=None, **overrides):
     from trl import SFTTrainer
 
-    model_path = base_model_path(recipe, out)
+    model_path = model_path or base_model_path(recipe, out)
     tokenizer = load_tokenizer(recipe, model_path)
-    config = load_config(recipe, model_path)
     extra = dict(overrides)
-    if recipe.sft.get("use_liger_kernel") and not liger_available():
-        print("note: liger-kernel is not installed; training without its fused kernels")
-        extra["use_liger_kernel"] = False
     if max_steps is not None:
         extra["max_steps"] = max_steps
     if report_to is not None:
@@ -102,8 +121,7 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
 
         train_dataset = bucket_by_length(train_dataset, args.per_device_train_batch_size * args.world_size,
                                          recipe.length_buckets, seed=args.seed)
-    dtype = torch.bfloat16 if args.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_path, config=config, dtype=dtype)
+    model = load_student(recipe, model_path, args, config=model_config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
@@ -133,11 +151,13 @@ def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None,
     if trainer.is_world_process_zero():
         (model_dir / "factory_student.json").write_text(json.dumps(
             {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "data": data,
-             "rows": report.rows, "trained_rows": report.used, "steps": trainer.state.global_step}, indent=2))
+             "rows": report.rows, "trained_rows": report.used, "steps": trainer.state.global_step,
+             "attention": trainer.model.config._attn_implementation, "kernels": recipe.kernels}, indent=2))
     if push_to_hub:
         trainer.push_to_hub()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return TrainResult(model_dir, trainer.state.global_step, losses, report.rows, report.used)
+    mean = next((h["train_loss"] for h in reversed(trainer.state.log_history) if "train_loss" in h), float("nan"))
+    return TrainResult(model_dir, trainer.state.global_step, losses, report.rows, report.used, mean)
 
 
 def token_stats(recipe: Recipe, data: str) -> dict:
