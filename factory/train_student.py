@@ -124,6 +124,8 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
     print("\npackages the recipe needs on its GPUs (checked on this machine):")
     for n in needs(recipe):
         state = "installed" if n.installed else ("MISSING" if n.required else "not installed (optional)")
+        if n.error:
+            state = ("BROKEN" if n.required else "broken (optional)") + f" ({n.error})"
         print(f"  {n.package:<22}{n.why:<30}{state}" + ("" if n.installed else f": {n.hint}"))
     stats = token_stats(recipe, config.data)
     print(f"\ndata: {stats['sequences']:,} sequences ({stats['dropped_no_reasoning']} rows without reasoning left "

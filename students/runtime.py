@@ -23,9 +23,27 @@ GPU_EXTRA = "pip install 'r1-factory[gpu]'"
 class Need:
     package: str        # the import name
     why: str            # which recipe setting needs it
-    installed: bool
+    installed: bool     # it imports on this machine
     hint: str
     required: bool      # False: the run goes on without it (and says so)
+    error: str = ""     # installed but failing to import: why
+
+
+def _imports(name: str) -> tuple[bool, str]:
+    """Whether `name` is installed and imports (a package can be installed and broken:
+    Liger without triton, DeepSpeed against another torch)."""
+    if find_spec(name) is None:
+        return False, ""
+    import contextlib
+    import importlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            importlib.import_module(name)
+        return True, ""
+    except Exception as e:  # noqa: BLE001 - any failure to import is what we report
+        return False, f"{type(e).__name__}: {str(e)[:200]}"
 
 
 def _flash3() -> bool:
@@ -59,23 +77,24 @@ def resolve_attention(requested: str, on_gpu: bool) -> tuple[str, str]:
     return "flex_attention", "auto: GPU without flash-attn"
 
 
-def needs(recipe, on_gpu: bool = True) -> list[Need]:
+def needs(recipe) -> list[Need]:
     """The packages the recipe needs on its GPUs, and whether this machine has them."""
-    out = []
+    wanted = []
     if recipe.hardware.strategy in ("zero3", "zero3_offload"):
-        out.append(Need("deepspeed", f"strategy: {recipe.hardware.strategy}", find_spec("deepspeed") is not None,
-                        GPU_EXTRA, required=True))
+        wanted.append(("deepspeed", f"strategy: {recipe.hardware.strategy}", GPU_EXTRA, True))
     if recipe.kernels == "liger":
-        out.append(Need("liger_kernel", "kernels: liger", find_spec("liger_kernel") is not None, GPU_EXTRA,
-                        required=False))
+        wanted.append(("liger_kernel", "kernels: liger", GPU_EXTRA, False))
     if recipe.attention in ("auto", "flash_attention_2"):
-        out.append(Need("flash_attn", f"attention: {recipe.attention}", find_spec("flash_attn") is not None,
-                        "pip install flash-attn --no-build-isolation (needs the CUDA toolkit; without it, "
-                        "auto uses flex_attention)", required=recipe.attention == "flash_attention_2"))
+        wanted.append(("flash_attn", f"attention: {recipe.attention}",
+                       "pip install flash-attn --no-build-isolation (needs the CUDA toolkit; without it, "
+                       "auto uses flex_attention)", recipe.attention == "flash_attention_2"))
     if recipe.attention == "flash_attention_3":
-        out.append(Need("flash_attn_interface", "attention: flash_attention_3",
-                        find_spec("flash_attn_interface") is not None,
-                        "build flash-attn's hopper/ package (FlashAttention-3)", required=True))
+        wanted.append(("flash_attn_interface", "attention: flash_attention_3",
+                       "build flash-attn's hopper/ package (FlashAttention-3)", True))
+    out = []
+    for name, why, hint, required in wanted:
+        ok, error = _imports(name)
+        out.append(Need(name, why, ok, hint, required, error))
     return out
 
 
@@ -88,10 +107,11 @@ def apply_kernels(recipe, model) -> str:
     LM head does that job). Returns what was applied, for the run's header."""
     if recipe.kernels != "liger":
         return "none"
-    if find_spec("liger_kernel") is None:
-        print(f"note: kernels: liger, but liger-kernel is not installed ({GPU_EXTRA}); training without it "
-              "(the memory plan assumed it)")
-        return "none (liger-kernel not installed)"
+    ok, error = _imports("liger_kernel")
+    if not ok:
+        print(f"note: kernels: liger, but liger-kernel {error or 'is not installed'} ({GPU_EXTRA}); training "
+              "without it (the memory plan assumed it)")
+        return "none (liger-kernel not available)"
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
     _apply_liger_kernel_to_instance(model=model, cross_entropy=False, fused_linear_cross_entropy=False)

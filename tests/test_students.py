@@ -323,3 +323,14 @@ def test_dry_run_names_the_packages_and_a_sharded_launch_needs_them(tmp_path, ca
         assert train_student.main(["--size", "7b", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
         assert "strategy: zero3 needs deepspeed (pip install 'r1-factory[gpu]')" in capsys.readouterr().err
         assert not (tmp_path / "o").exists()
+
+
+def test_a_package_that_is_installed_but_does_not_import_is_reported(tmp_path, monkeypatch):
+    from students.runtime import _imports
+
+    (tmp_path / "half_installed").mkdir()
+    (tmp_path / "half_installed" / "__init__.py").write_text("import triton_that_is_not_there\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ok, error = _imports("half_installed")
+    assert not ok and "ModuleNotFoundError" in error and "triton_that_is_not_there" in error
+    assert _imports("json") == (True, "") and _imports("no_such_package_anywhere") == (False, "")
