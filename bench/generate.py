@@ -36,7 +36,7 @@ def main() -> int:
 
     from vllm import LLM, SamplingParams
 
-    from factory.tiny_model import build_tiny_model
+    from factory.lab.tiny_model import build_tiny_model
     from generators.config import GenerateConfig
     from generators.engine import EngineBackend
     from generators.problems import load_problems

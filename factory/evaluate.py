@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.cli import parse_config, run_cli
+from factory.core.cli import parse_config, run_cli
 from generators.sampling import R1_MAX_TOKENS, R1_TEMPERATURE, R1_TOP_P
 
 def _h(text: str) -> dict:
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate(config: EvaluateConfig, backend=None) -> dict:
     from factory.evaluation import grade_and_score, markdown, resolve_benchmark
-    from factory.manifest import package_versions
-    from factory.shards import atomic_write_bytes, atomic_write_json
+    from factory.core.manifest import package_versions
+    from factory.core.shards import atomic_write_bytes, atomic_write_json
     from generators.config import GenerateConfig
     from generators.run import main as generate
     from generators.run import make_backend

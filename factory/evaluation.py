@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 
 BENCHMARKS_DIR = Path(__file__).parent / "data" / "benchmarks"
 
@@ -98,7 +98,7 @@ GRADER = "filters:\n  correctness: {no_reference: drop, domains: [math]}\nverify
 
 def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float = 5.0) -> dict:
     """Grade a generate run with the correctness filter alone, then score it."""
-    from factory.shards import atomic_write_bytes
+    from factory.core.shards import atomic_write_bytes
     from filters.chain import FilterRunConfig
     from filters.chain import run as grade
 

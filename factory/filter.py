@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from factory.cli import parse_config, run_cli
+from factory.core.cli import parse_config, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.cli import parse_config, run_cli
+from factory.core.cli import parse_config, run_cli
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.cli import parse_config, run_cli
+from factory.core.cli import parse_config, run_cli
 
 
 @dataclass
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.launch and gpus > 1 and "LOCAL_RANK" not in os.environ:
             import subprocess
 
-            from factory.errors import InputError
+            from factory.core.errors import InputError
             from students.plan import Plan, launch_command
             from students.runtime import missing_required
 

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.errors import InputError, RuntimeFailure
-from factory.progress import Progress
-from factory.shards import ShardWriter, atomic_write_json
+from factory.core.errors import InputError, RuntimeFailure
+from factory.core.progress import Progress
+from factory.core.shards import ShardWriter, atomic_write_json
 from filters.base import Filter, Problems, Reason
 from filters.config import FilterConfig
 from filters.report import Funnel, Leaks, Yield
@@ -433,7 +433,7 @@ class _Run:
         }
         self.report.yields.write(partial / "problems.parquet")
         atomic_write_json(partial / "stats.json", stats)
-        from factory.charts import funnel_chart
+        from factory.core.charts import funnel_chart
 
         funnel_chart(partial / "funnel.png", funnel.input_rows, funnel.stages(),
                      f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")

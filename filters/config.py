@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 

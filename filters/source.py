@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 from generators.problems import looks_like_hub_id
 
 SUFFIXES = (".parquet", ".jsonl", ".json")

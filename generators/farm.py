@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from factory.errors import InputError, RuntimeFailure
+from factory.core.errors import InputError, RuntimeFailure
 from generators.sampling import Completion, Request, SamplingSpec
 
 

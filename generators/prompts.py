@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 
 THINK_PREFIX = "<think>\n"
 PLACEHOLDER = "{problem}"

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from factory import manifest as manifest_io
-from factory.errors import InputError
-from factory.progress import Progress, fmt_duration
-from factory.shards import ShardWriter, read_columns, shard_paths
+from factory.core import manifest as manifest_io
+from factory.core.errors import InputError
+from factory.core.progress import Progress, fmt_duration
+from factory.core.shards import ShardWriter, read_columns, shard_paths
 from generators.config import GenerateConfig
 from generators.problems import FieldMap, ProblemSet, load_problems
 from generators.prompts import PromptTemplate, load_templates, render_prompt

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 from generators.problems import looks_like_hub_id
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 
 HERE = Path(__file__).parent
 RECIPES = HERE / "recipes"

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 from students.recipe import Recipe
 
 

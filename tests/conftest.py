@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny teacher built on disk, one vLLM engine per session.
 
 Nothing is downloaded: the model and tokenizer are made by
-`factory.tiny_model`, and every network test talks to 127.0.0.1 only.
+`factory.lab.tiny_model`, and every network test talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ TEST_MAX_MODEL_LEN = 1024
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    from factory.tiny_model import build_tiny_model
+    from factory.lab.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-teacher"))
 

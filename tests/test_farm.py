@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION, make_problems, python_cmd, write_jsonl
-from factory.shards import shard_paths
+from factory.core.shards import shard_paths
 from generators.config import GenerateConfig
 from generators.run import main as run
 

@@ -18,7 +18,7 @@ from filters.dedup import DedupFilter
 from filters.format import FormatFilter
 from filters.language import LanguageFilter
 from filters.readability import ReadabilityFilter
-from factory.errors import InputError
+from factory.core.errors import InputError
 from r1_traces import CLEAN, FLAWS, flawed
 from r1_traces import row as real_row
 

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import make_problems, write_jsonl
-from factory.errors import InputError
-from factory.shards import shard_paths
+from factory.core.errors import InputError
+from factory.core.shards import shard_paths
 from generators.config import GenerateConfig
 from generators.run import main as run
 from generators.sampling import derive_seed

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import write_jsonl
 from factory import lab
-from factory.errors import InputError
+from factory.core.errors import InputError
 from factory.lab import tasks
 
 
@@ -68,7 +68,7 @@ def test_shipped_problem_sets_are_the_generator_s_and_only_planted_copies_leak(t
 
 
 def test_the_verbs_default_to_the_lab_and_chain():
-    from factory.cli import parse_config
+    from factory.core.cli import parse_config
     from factory.evaluate import EvaluateConfig
     from factory.publish import PublishConfig
     from factory.train_student import TrainStudentConfig

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import make_problems, write_jsonl
-from factory.errors import InputError
+from factory.core.errors import InputError
 from generators.problems import FieldMap, content_id, load_problems
 from generators.traces import TRACE_COLUMNS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 from generators.prompts import THINK_PREFIX, load_template, load_templates, render_prompt
 
 

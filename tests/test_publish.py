@@ -81,7 +81,7 @@ def test_dry_run_stages_a_valid_card_and_an_exact_round_trip(tmp_path, capsys):
 def test_a_staged_file_that_lost_a_row_fails_the_round_trip(tmp_path):
     import pyarrow.parquet as pq
 
-    from factory.errors import InputError
+    from factory.core.errors import InputError
     from factory.hub.checks import check_round_trip
     from factory.hub.stage import stage
 

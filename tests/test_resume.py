@@ -11,7 +11,7 @@ import time
 import pyarrow.parquet as pq
 
 from conftest import ROOT, TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION, make_problems, python_cmd, write_jsonl
-from factory.shards import shard_paths
+from factory.core.shards import shard_paths
 
 
 def _keys(out):

@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from factory.shards import ShardWriter, atomic_write_json, read_columns, shard_paths
+from factory.core.shards import ShardWriter, atomic_write_json, read_columns, shard_paths
 
 SCHEMA = pa.schema([("k", pa.string()), ("v", pa.int64())])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from factory.charts import funnel_chart, length_histogram, pass_rate_chart
+from factory.core.charts import funnel_chart, length_histogram, pass_rate_chart
 from factory.hub.stage import Staged
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from factory.errors import InputError
+from factory.core.errors import InputError
 from factory.hub.stage import Staged, accepted_rows_by_key
 
 

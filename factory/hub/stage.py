@@ -21,8 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.errors import InputError
-from factory.shards import atomic_write_json, shard_paths
+from factory.core.errors import InputError
+from factory.core.shards import atomic_write_json, shard_paths
 
 DROP = ("reject_reason", "reject_filter", "reject_detail")  # meaningless on accepted rows
 MB = 1 << 20

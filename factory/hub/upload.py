@@ -20,7 +20,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from factory.errors import InputError, RuntimeFailure
+from factory.core.errors import InputError, RuntimeFailure
 
 LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN to a token with write access"
 

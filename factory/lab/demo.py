@@ -35,10 +35,10 @@ def _step(n: int, title: str, started: float) -> None:
 
 def run(args) -> dict:
     from factory import publish
-    from factory.charts import funnel_and_scores_chart
+    from factory.core.charts import funnel_and_scores_chart
     from factory.evaluate import EvaluateConfig, evaluate
     from factory.evaluation import markdown
-    from factory.shards import atomic_write_json
+    from factory.core.shards import atomic_write_json
     from filters.chain import FilterRunConfig
     from filters.chain import run as run_filters
     from generators.config import GenerateConfig

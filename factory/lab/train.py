@@ -54,7 +54,7 @@ def _corpus(n: int = 3000) -> list[str]:
 
 
 def build_tokenizer(out: Path, vocab_size: int = 768):
-    from factory.tiny_model import build_tokenizer as build
+    from factory.lab.tiny_model import build_tokenizer as build
 
     return build(out, vocab_size=vocab_size, corpus=_corpus(), split_digits=True)
 

@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Callable, TypeVar
 
-from factory.errors import EXIT_INPUT, EXIT_RUNTIME, InputError, RuntimeFailure
+from factory.core.errors import EXIT_INPUT, EXIT_RUNTIME, InputError, RuntimeFailure
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from factory.errors import InputError
-from factory.shards import atomic_write_json
+from factory.core.errors import InputError
+from factory.core.shards import atomic_write_json
 
 MANIFEST = "manifest.json"
 FORMAT = "r1-factory.traces/1"

@@ -5,7 +5,7 @@ really serve on a CPU. This writes one: a byte-level BPE tokenizer trained on a
 small built-in corpus, a ChatML chat template like Qwen2.5's, and a 2-layer
 Qwen2 model (head_dim 64: the CPU attention kernel rejects 16).
 
-    python -m factory.tiny_model OUT_DIR
+    python -m factory.lab.tiny_model OUT_DIR
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def build_tiny_model(out: str | Path, *, seed: int = 0, layers: int = 2) -> Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m factory.tiny_model", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m factory.lab.tiny_model", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="directory to write the model into")
     parser.add_argument("--seed", type=int, default=0)
