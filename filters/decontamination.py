@@ -43,11 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
+from factory.core.layout import BENCHMARKS_DIR
 from filters.base import Filter, Problems, Reason, register
 from filters.text import (content_words, hash_words, is_number, math_words, ngram_hashes, problem_words,
                           row_word_hashes)
 
-SHIPPED = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks"
+SHIPPED = BENCHMARKS_DIR
 DEFAULT_BENCHMARKS = ["math500", "aime24", "amc23", "minerva_math", "olympiadbench", "gsm8k_test", "lab"]
 _BITMAP_BITS = 24
 _RETRIEVE_NGRAM = 4       # problem check: candidates share a rare 4-gram…

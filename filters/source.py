@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from factory.core.errors import InputError
-from generators.problems import looks_like_hub_id
+from factory.core.inputs import resolve
 
 SUFFIXES = (".parquet", ".jsonl", ".json")
 
@@ -23,19 +23,6 @@ class Columns:
     answer: str = "answer"
     completion: str = "completion"
     id: str = "problem_id"
-
-
-def _files(path: Path) -> list[Path]:
-    if (path / "manifest.json").exists() and (path / "traces").is_dir():
-        path = path / "traces"  # a generate run directory
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-        if not files:
-            raise InputError(f"{path}: no {', '.join(SUFFIXES)} files")
-        return files
-    if path.suffix not in SUFFIXES:
-        raise InputError(f"{path}: unsupported file type {path.suffix!r}; use {', '.join(SUFFIXES)}")
-    return [path]
 
 
 def _json_as_arrow(files: list[Path], cache_dir: str):
@@ -65,11 +52,11 @@ class TraceSource:
         import pyarrow.parquet as pq
 
         self.spec, self.columns = spec, columns
-        path = Path(spec)
+        found = resolve(spec, SUFFIXES)
         self._json = None
         self._cache = None
-        if path.exists():
-            self.files = _files(path)
+        if not found.hub_id:
+            self.files = found.files
             schemas = []
             for f in self.files:
                 if f.suffix == ".parquet":
@@ -91,20 +78,11 @@ class TraceSource:
                 raise InputError(f"{spec}: its files have incompatible columns ({e})") from None
             self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.files if f.suffix == ".parquet") + \
                 (self._json.num_rows if self._json is not None else 0)
-        elif looks_like_hub_id(spec):
-            try:
-                import datasets
-
-                ds = datasets.load_dataset(spec, split=split)
-            except Exception as e:
-                raise InputError(f"could not load Hub dataset {spec!r} (split {split!r}): "
-                                 f"{type(e).__name__}: {e}") from None
+        else:
             self.files = []
-            self._hub = ds.data.table
+            self._hub = found.hub_dataset(split).data.table
             self.schema = self._hub.schema
             self.num_rows = self._hub.num_rows
-        else:
-            raise InputError(f"{spec}: no such file or folder (and not a Hub dataset id like user/name)")
         if self.num_rows == 0:
             self.close()
             raise InputError(f"{spec}: the input is empty (0 rows)")

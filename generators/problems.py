@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from factory.core.errors import InputError
+from factory.core.inputs import resolve
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -37,11 +36,6 @@ class ProblemSet:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-def looks_like_hub_id(spec: str) -> bool:
-    """`user/name`, not a path: what to hand to `datasets.load_dataset` when no such file exists."""
-    return bool(_HUB_ID.match(spec)) and not spec.endswith(FILE_SUFFIXES)
 
 
 def content_id(problem: str) -> str:
@@ -98,32 +92,14 @@ def _iter_parquet(path: Path) -> Iterator[tuple[str, dict]]:
             yield f"{path}: row {row}", obj
 
 
-def _iter_hub(dataset_id: str, split: str, subset: str | None) -> Iterator[tuple[str, dict]]:
-    try:
-        import datasets
-
-        ds = datasets.load_dataset(dataset_id, subset, split=split)
-    except Exception as e:
-        raise InputError(f"could not load Hub dataset {dataset_id!r} (split {split!r}): "
-                         f"{type(e).__name__}: {e}") from None
-    for i, obj in enumerate(ds):
-        yield f"{dataset_id}[{split}] row {i + 1}", obj
-
-
 def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[str, dict]]:
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in FILE_SUFFIXES and p.is_file())
-        if not files:
-            raise InputError(f"{path}: folder holds no {', '.join(FILE_SUFFIXES)} files")
-        for f in files:
-            yield from iter_records(f)
-    elif path.exists():
-        yield from iter_records(path)
-    elif looks_like_hub_id(source):
-        yield from _iter_hub(source, split, subset)
-    else:
-        raise InputError(f"{source}: no such file or folder (and not a Hub dataset id like user/name)")
+    found = resolve(source, FILE_SUFFIXES)
+    if found.hub_id:
+        for i, obj in enumerate(found.hub_dataset(split, subset)):
+            yield f"{source}[{split}] row {i + 1}", obj
+        return
+    for f in found.files:
+        yield from iter_records(f)
 
 
 def iter_records(path: Path) -> Iterator[tuple[str, dict]]:

@@ -12,10 +12,9 @@ and are dropped, counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from factory.core.errors import InputError
-from generators.problems import looks_like_hub_id
+from factory.core.inputs import resolve
 
 
 @dataclass
@@ -25,35 +24,25 @@ class DataReport:
     dropped_no_reasoning: int
 
 
-def _local_files(path: Path) -> list[str]:
-    if (path / "accepted").is_dir():  # a filter output folder
-        path = path / "accepted"
-    if (path / "traces").is_dir():    # a generate run (unfiltered)
-        path = path / "traces"
-    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
-    if not files:
-        raise InputError(f"--data {path}: no Parquet shards found")
-    return [str(f) for f in files]
-
-
 def load_rows(spec: str):
     """A `datasets.Dataset` of accepted traces, from a local folder/file or a Hub dataset id."""
     import datasets
 
     datasets.disable_progress_bars()
-    path = Path(spec)
     try:
-        if path.exists():
+        found = resolve(spec, (".parquet",))
+    except InputError as e:
+        raise InputError(f"--data {e}") from None
+    try:
+        if found.hub_id:
+            ds = found.hub_dataset("train")
+        else:
             import pyarrow.parquet as pq
 
-            files = _local_files(path)
+            files = [str(f) for f in found.files]
             if sum(pq.read_metadata(f).num_rows for f in files) == 0:
                 raise InputError(f"--data {spec}: no rows (is the accepted set empty?)")
             ds = datasets.load_dataset("parquet", data_files=files, split="train")
-        elif looks_like_hub_id(spec):
-            ds = datasets.load_dataset(spec, split="train")
-        else:
-            raise InputError(f"--data {spec}: no such file or folder (and not a Hub dataset id like user/name)")
     except InputError:
         raise
     except Exception as e:
