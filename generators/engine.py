@@ -10,37 +10,13 @@ yields each completion the moment it finishes, for the run loop to write.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from generators.options import EngineOptions
 from generators.sampling import Completion, Request, SamplingSpec
 
 # Request ids stay unique across calls on a shared engine.
 _REQUEST_IDS = itertools.count()
-
-
-@dataclass
-class EngineOptions:
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
-    max_model_len: int | None = None
-    gpu_memory_utilization: float | None = None
-    dtype: str = "auto"
-    max_num_seqs: int | None = None
-    enforce_eager: bool = False
-    trust_remote_code: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def llm_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = dict(tensor_parallel_size=self.tensor_parallel_size,
-                                  pipeline_parallel_size=self.pipeline_parallel_size,
-                                  dtype=self.dtype, enforce_eager=self.enforce_eager,
-                                  trust_remote_code=self.trust_remote_code)
-        for name in ("max_model_len", "gpu_memory_utilization", "max_num_seqs"):
-            if getattr(self, name) is not None:
-                kw[name] = getattr(self, name)
-        kw.update(self.extra)
-        return kw
 
 
 def on_gpu() -> bool:

@@ -27,21 +27,8 @@ from typing import Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from factory.core.errors import InputError, RuntimeFailure
+from generators.options import FarmOptions
 from generators.sampling import Completion, Request, SamplingSpec
-
-
-@dataclass
-class FarmOptions:
-    endpoints: list[str]
-    served_model: str | None = None   # model name the servers answer to; default: found by asking
-    max_in_flight: int = 64           # per endpoint
-    request_timeout: float = 3600.0   # 32k tokens can take a long time on a busy server
-    connect_timeout: float = 10.0
-    max_attempts: int = 8             # per request, across all endpoints
-    down_after: int = 3               # consecutive failures that bench an endpoint
-    probe_interval: float = 5.0
-    dead_grace: float = 300.0         # every endpoint down this long → stop the run
-    api_key_env: str = "FACTORY_API_KEY"
 
 
 def normalize_endpoint(url: str) -> str:
@@ -186,167 +173,214 @@ class FarmBackend:
 
     async def _run(self, requests: Iterable[Request], spec: SamplingSpec, out: queue.Queue,
                    stop: threading.Event) -> None:
+        await _Dispatch(self, requests, spec, out, stop).run()
+
+
+class _Dispatch:
+    """One `FarmBackend.generate` run inside its asyncio loop.
+
+    Feeds `requests` into a shared queue, has `max_in_flight` workers per
+    endpoint take from it, and puts each `Completion` on `out` as it arrives
+    (completion order, not request order). A request that fails in a way
+    another node may not (connection error, timeout, 5xx, 429, malformed
+    answer) is put back with backoff, at most `max_attempts` times in all.
+    The run ends when every request is answered, or raises the first fatal
+    error: a request out of attempts, a refusal (any other non-200 status),
+    a failing `requests` iterator, `stop` set by the caller, or every
+    endpoint down for `dead_grace` seconds. Either way `backend.stats` is
+    filled in.
+    """
+
+    def __init__(self, backend: FarmBackend, requests: Iterable[Request], spec: SamplingSpec,
+                 out: queue.Queue, stop: threading.Event):
         import httpx
 
-        opts = self.options
-        endpoints = [_Endpoint(url) for url in self.urls]
-        for ep in endpoints:
-            if ep.url in self.reachable:
+        self.backend, self.opts = backend, backend.options
+        self.requests, self.spec, self.out, self.stop = requests, spec, out, stop
+        self.endpoints = [_Endpoint(url) for url in backend.urls]
+        for ep in self.endpoints:
+            if ep.url in backend.reachable:
                 ep.up.set()
-        work: asyncio.Queue[_Item] = asyncio.Queue()
-        slots = asyncio.Semaphore(max(1, 2 * opts.max_in_flight * len(endpoints)))
-        finished = asyncio.Event()
-        counts = {"fed": 0, "done": 0, "fed_all": False, "retries": 0}
-        fatal: list[BaseException] = []
-        timeout = httpx.Timeout(opts.request_timeout, connect=opts.connect_timeout)
-        clients = {ep.url: httpx.AsyncClient(timeout=timeout, headers=self._headers(),
-                                             limits=httpx.Limits(max_connections=opts.max_in_flight))
-                   for ep in endpoints}
+        self.work: asyncio.Queue[_Item] = asyncio.Queue()
+        # Bounds what is fed but not yet answered, so a huge input is
+        # rendered and tokenised only a little ahead of the servers.
+        self.slots = asyncio.Semaphore(max(1, 2 * self.opts.max_in_flight * len(self.endpoints)))
+        self.finished = asyncio.Event()
+        self.fed = self.done = self.retries = 0
+        self.fed_all = False
+        self.fatal: list[BaseException] = []
+        timeout = httpx.Timeout(self.opts.request_timeout, connect=self.opts.connect_timeout)
+        self.clients = {ep.url: httpx.AsyncClient(timeout=timeout, headers=backend._headers(),
+                                                  limits=httpx.Limits(max_connections=self.opts.max_in_flight))
+                        for ep in self.endpoints}
 
-        def fail(exc: BaseException) -> None:
-            fatal.append(exc)
-            finished.set()
-
-        def check_finished() -> None:
-            if counts["fed_all"] and counts["done"] == counts["fed"]:
-                finished.set()
-
-        async def feeder():
-            try:
-                for req in requests:  # renders and tokenises lazily; may raise InputError
-                    await slots.acquire()
-                    await work.put(_Item(req))
-                    counts["fed"] += 1
-            except Exception as e:
-                fail(e)
-                return
-            counts["fed_all"] = True
-            check_finished()
-
-        async def probe(ep: _Endpoint):
-            ep.probing = True
-            try:
-                while not finished.is_set():
-                    await asyncio.sleep(opts.probe_interval)
-                    try:
-                        r = await clients[ep.url].get(ep.url + "/models", timeout=opts.connect_timeout)
-                        if r.status_code == 200:
-                            ep.failures_in_row = 0
-                            ep.up.set()
-                            return
-                    except httpx.HTTPError:
-                        pass
-            finally:
-                ep.probing = False
-
-        def endpoint_failed(ep: _Endpoint) -> None:
-            ep.failures += 1
-            ep.failures_in_row += 1
-            if ep.failures_in_row >= opts.down_after and ep.up.is_set():
-                ep.up.clear()
-                print(f"warning: endpoint {redact(ep.url)} benched after {ep.failures_in_row} failures "
-                      "in a row; its requests move to the others")
-                if not ep.probing:
-                    asyncio.get_running_loop().create_task(probe(ep))
-
-        def retry(item: _Item, why: str) -> None:
-            item.attempts += 1
-            item.errors.append(why)
-            counts["retries"] += 1
-            if item.attempts >= opts.max_attempts:
-                r = item.request
-                fail(RuntimeFailure(f"problem {r.problem_id!r} sample {r.sample} failed {item.attempts} times "
-                                    f"(last errors: {'; '.join(item.errors[-3:])}); rerun to resume"))
-                return
-            delay = min(30.0, 0.25 * 2 ** (item.attempts - 1)) * random.uniform(0.5, 1.5)
-            asyncio.get_running_loop().call_later(delay, work.put_nowait, item)
-
-        async def call(ep: _Endpoint, item: _Item) -> None:
-            req = item.request
-            # A server refuses prompt + max_tokens beyond its context, where the
-            # in-process engine simply stops at the limit ("length"); ask for
-            # what fits so both backends behave the same.
-            max_tokens = spec.max_tokens
-            if ep.url in self.context_lengths:
-                max_tokens = max(1, min(max_tokens, self.context_lengths[ep.url] - len(req.prompt_token_ids)))
-            body = {"model": self.model, "prompt": req.prompt_token_ids, "max_tokens": max_tokens,
-                    "temperature": spec.temperature, "top_p": spec.top_p, "seed": req.seed, "n": 1}
-            try:
-                r = await clients[ep.url].post(ep.url + "/completions", json=body)
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                endpoint_failed(ep)
-                retry(item, f"{redact(ep.url)}: {type(e).__name__}")
-                return
-            if r.status_code >= 500 or r.status_code == 429:
-                if r.status_code >= 500:
-                    endpoint_failed(ep)
-                retry(item, f"{redact(ep.url)}: HTTP {r.status_code}")
-                return
-            if r.status_code != 200:
-                fail(RuntimeFailure(f"endpoint {redact(ep.url)} refused problem {req.problem_id!r} sample "
-                                    f"{req.sample}: HTTP {r.status_code}: {r.text[:500]}"))
-                return
-            try:
-                data = r.json()
-                choice = data["choices"][0]
-                text = choice["text"]
-                finish = choice.get("finish_reason") or "stop"
-                ntok = int(data["usage"]["completion_tokens"])
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                endpoint_failed(ep)
-                retry(item, f"{redact(ep.url)}: malformed response ({type(e).__name__})")
-                return
-            ep.failures_in_row = 0
-            ep.served += 1
-            completion = Completion(request=req, text=text, finish_reason=finish, completion_tokens=ntok)
-            while True:  # hand over without blocking the loop
-                try:
-                    out.put_nowait(completion)
-                    break
-                except queue.Full:
-                    await asyncio.sleep(0.01)
-            counts["done"] += 1
-            slots.release()
-            check_finished()
-
-        async def worker(ep: _Endpoint):
-            while True:
-                await ep.up.wait()
-                item = await work.get()
-                if not ep.up.is_set():  # benched while we waited: give it back
-                    work.put_nowait(item)
-                    continue
-                await call(ep, item)
-
-        async def watchdog():
-            down_since = None
-            while not finished.is_set():
-                if stop.is_set():
-                    fail(RuntimeFailure("stopped by the caller"))
-                    return
-                if all(not ep.up.is_set() for ep in endpoints):
-                    down_since = down_since or time.monotonic()
-                    if time.monotonic() - down_since > opts.dead_grace:
-                        fail(RuntimeFailure(f"every endpoint has been down for {opts.dead_grace:.0f}s "
-                                            f"({', '.join(redact(e.url) for e in endpoints)}); what was "
-                                            "written is kept, rerun the same command to resume"))
-                        return
-                else:
-                    down_since = None
-                await asyncio.sleep(0.2)
-
-        tasks = [asyncio.create_task(feeder()), asyncio.create_task(watchdog())]
-        tasks += [asyncio.create_task(worker(ep)) for ep in endpoints for _ in range(opts.max_in_flight)]
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._feed()), asyncio.create_task(self._watchdog())]
+        tasks += [asyncio.create_task(self._worker(ep))
+                  for ep in self.endpoints for _ in range(self.opts.max_in_flight)]
         try:
-            await finished.wait()
+            await self.finished.wait()
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for c in clients.values():
+            for c in self.clients.values():
                 await c.aclose()
-            self.stats = {"retries": counts["retries"],
-                          "served": {redact(ep.url): ep.served for ep in endpoints},
-                          "failures": {redact(ep.url): ep.failures for ep in endpoints}}
-        if fatal:
-            raise fatal[0]
+            self.backend.stats = {"retries": self.retries,
+                                  "served": {redact(ep.url): ep.served for ep in self.endpoints},
+                                  "failures": {redact(ep.url): ep.failures for ep in self.endpoints}}
+        if self.fatal:
+            raise self.fatal[0]
+
+    # -- ending the run --
+    def _fail(self, exc: BaseException) -> None:
+        self.fatal.append(exc)
+        self.finished.set()
+
+    def _check_finished(self) -> None:
+        if self.fed_all and self.done == self.fed:
+            self.finished.set()
+
+    async def _watchdog(self) -> None:
+        down_since = None
+        while not self.finished.is_set():
+            if self.stop.is_set():
+                self._fail(RuntimeFailure("stopped by the caller"))
+                return
+            if all(not ep.up.is_set() for ep in self.endpoints):
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > self.opts.dead_grace:
+                    self._fail(RuntimeFailure(
+                        f"every endpoint has been down for {self.opts.dead_grace:.0f}s "
+                        f"({', '.join(redact(e.url) for e in self.endpoints)}); what was "
+                        "written is kept, rerun the same command to resume"))
+                    return
+            else:
+                down_since = None
+            await asyncio.sleep(0.2)
+
+    # -- the queue: fed from the requests, taken by the workers --
+    async def _feed(self) -> None:
+        try:
+            for req in self.requests:  # renders and tokenises lazily; may raise InputError
+                await self.slots.acquire()
+                await self.work.put(_Item(req))
+                self.fed += 1
+        except Exception as e:
+            self._fail(e)
+            return
+        self.fed_all = True
+        self._check_finished()
+
+    async def _worker(self, ep: _Endpoint) -> None:
+        while True:
+            await ep.up.wait()
+            item = await self.work.get()
+            if not ep.up.is_set():  # benched while we waited: give it back
+                self.work.put_nowait(item)
+                continue
+            await self._call(ep, item)
+
+    def _retry(self, item: _Item, why: str) -> None:
+        item.attempts += 1
+        item.errors.append(why)
+        self.retries += 1
+        if item.attempts >= self.opts.max_attempts:
+            r = item.request
+            self._fail(RuntimeFailure(f"problem {r.problem_id!r} sample {r.sample} failed {item.attempts} times "
+                                      f"(last errors: {'; '.join(item.errors[-3:])}); rerun to resume"))
+            return
+        delay = min(30.0, 0.25 * 2 ** (item.attempts - 1)) * random.uniform(0.5, 1.5)
+        asyncio.get_running_loop().call_later(delay, self.work.put_nowait, item)
+
+    # -- one request on one endpoint --
+    def _body(self, ep: _Endpoint, req: Request) -> dict:
+        # A server refuses prompt + max_tokens beyond its context, where the
+        # in-process engine simply stops at the limit ("length"); ask for
+        # what fits so both backends behave the same.
+        max_tokens = self.spec.max_tokens
+        context_lengths = self.backend.context_lengths
+        if ep.url in context_lengths:
+            max_tokens = max(1, min(max_tokens, context_lengths[ep.url] - len(req.prompt_token_ids)))
+        return {"model": self.backend.model, "prompt": req.prompt_token_ids, "max_tokens": max_tokens,
+                "temperature": self.spec.temperature, "top_p": self.spec.top_p, "seed": req.seed, "n": 1}
+
+    async def _call(self, ep: _Endpoint, item: _Item) -> None:
+        import httpx
+
+        req = item.request
+        body = self._body(ep, req)
+        try:
+            r = await self.clients[ep.url].post(ep.url + "/completions", json=body)
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            self._endpoint_failed(ep)
+            self._retry(item, f"{redact(ep.url)}: {type(e).__name__}")
+            return
+        if r.status_code >= 500 or r.status_code == 429:
+            if r.status_code >= 500:  # 429 is the server pacing us, not failing
+                self._endpoint_failed(ep)
+            self._retry(item, f"{redact(ep.url)}: HTTP {r.status_code}")
+            return
+        if r.status_code != 200:
+            self._fail(RuntimeFailure(f"endpoint {redact(ep.url)} refused problem {req.problem_id!r} sample "
+                                      f"{req.sample}: HTTP {r.status_code}: {r.text[:500]}"))
+            return
+        try:
+            text, finish, ntok = _parse_completion(r.json())
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            self._endpoint_failed(ep)
+            self._retry(item, f"{redact(ep.url)}: malformed response ({type(e).__name__})")
+            return
+        ep.failures_in_row = 0
+        ep.served += 1
+        await self._deliver(Completion(request=req, text=text, finish_reason=finish, completion_tokens=ntok))
+
+    async def _deliver(self, completion: Completion) -> None:
+        while True:  # hand over without blocking the loop
+            try:
+                self.out.put_nowait(completion)
+                break
+            except queue.Full:
+                await asyncio.sleep(0.01)
+        self.done += 1
+        self.slots.release()
+        self._check_finished()
+
+    # -- endpoint health: bench after `down_after` failures, probe until back --
+    def _endpoint_failed(self, ep: _Endpoint) -> None:
+        ep.failures += 1
+        ep.failures_in_row += 1
+        if ep.failures_in_row >= self.opts.down_after and ep.up.is_set():
+            ep.up.clear()
+            print(f"warning: endpoint {redact(ep.url)} benched after {ep.failures_in_row} failures "
+                  "in a row; its requests move to the others")
+            if not ep.probing:
+                asyncio.get_running_loop().create_task(self._probe(ep))
+
+    async def _probe(self, ep: _Endpoint) -> None:
+        import httpx
+
+        ep.probing = True
+        try:
+            while not self.finished.is_set():
+                await asyncio.sleep(self.opts.probe_interval)
+                try:
+                    r = await self.clients[ep.url].get(ep.url + "/models", timeout=self.opts.connect_timeout)
+                    if r.status_code == 200:
+                        ep.failures_in_row = 0
+                        ep.up.set()
+                        return
+                except httpx.HTTPError:
+                    pass
+        finally:
+            ep.probing = False
+
+
+def _parse_completion(data) -> tuple[str, str, int]:
+    """(text, finish_reason, completion_tokens) of a /v1/completions answer;
+    raises ValueError, KeyError, IndexError or TypeError when it is malformed."""
+    choice = data["choices"][0]
+    text = choice["text"]
+    finish = choice.get("finish_reason") or "stop"
+    ntok = int(data["usage"]["completion_tokens"])
+    return text, finish, ntok

@@ -75,22 +75,20 @@ def load_tokenizer(name: str):
 
 
 def make_backend(config: GenerateConfig):
-    if config.endpoints:
-        from generators.farm import FarmBackend, FarmOptions
+    """The teacher: a farm when endpoints are given, else an in-process engine; each gets
+    its whole option group (generators/options.py)."""
+    from generators.options import EngineOptions, FarmOptions, project
 
-        backend = FarmBackend(config.teacher, FarmOptions(
-            endpoints=config.endpoints, served_model=config.served_model,
-            max_in_flight=config.max_in_flight, request_timeout=config.request_timeout,
-            max_attempts=config.max_attempts, dead_grace=config.dead_grace))
+    if config.endpoints:
+        from generators.farm import FarmBackend
+
+        backend = FarmBackend(config.teacher, project(config, FarmOptions))
         backend.preflight()
         return backend
-    from generators.engine import EngineBackend, EngineOptions
+    from generators.engine import EngineBackend
 
-    return EngineBackend(config.teacher, EngineOptions(
-        tensor_parallel_size=config.tensor_parallel_size, pipeline_parallel_size=config.pipeline_parallel_size,
-        max_model_len=config.max_model_len, gpu_memory_utilization=config.gpu_memory_utilization,
-        dtype=config.dtype, max_num_seqs=config.max_num_seqs, enforce_eager=config.enforce_eager,
-        extra=config.engine_extra), tokenizer=config.tokenizer, max_pending=config.max_pending)
+    return EngineBackend(config.teacher, project(config, EngineOptions), tokenizer=config.tokenizer,
+                         max_pending=config.max_pending)
 
 
 def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
@@ -195,78 +193,119 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
 
 def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[str, PromptTemplate],
          tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
-    out = config.out
-    traces_dir = out / TRACES_DIR
-
+    run = _Run(config, backend, problems, templates, tokenizer)
     # 2. See what is already done and record this invocation.
-    done = done_keys(traces_dir)
-    expected = len(problems) * config.samples
-    wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
-    already = len(done & wanted)
-    manifest = old or {"format": manifest_io.FORMAT, "created": manifest_io.now_iso(), "runs": []}
-    manifest.update(
-        status="running", identity=identity, config=_config_record(config), backend=backend.describe(),
-        templates={d: {"path": t.path, "sha256": t.sha256, "text": t.text} for d, t in templates.items()},
-        versions=manifest_io.package_versions(),
-        problems={"source": config.problems, "count": len(problems), "samples": config.samples,
-                  "expected_pairs": expected})
-    invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": already}
-    manifest["runs"].append(invocation)
-    manifest_io.write(out, manifest)
-
+    run.start(identity, old)
     # 3. Generate; every completion becomes a row, rows become shards.
-    spec = SamplingSpec(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens)
-    writer = ShardWriter(traces_dir, trace_schema(problems.extra_schema), max_rows=config.shard_rows,
-                         max_bytes=config.shard_mb << 20, flush_seconds=config.flush_seconds)
-    context: dict[tuple[str, int], tuple[dict, str]] = {}
+    generated = run.generate()
+    # 4. Count what is on disk and close the run.
+    return run.finish(generated, t0)
 
-    def requests():
-        for req, problem, user in pending_requests(problems, config.samples, done, templates, tokenizer,
-                                                   config.seed, getattr(backend, "context_length", None)):
-            context[req.key] = (problem, user)
+
+class _Run:
+    """The writing part of `main`, for a run directory that is checked and
+    locked: one invocation's entry in the manifest, its rows, its summary.
+
+    The manifest says "running" from `start` on, "interrupted" if `generate`
+    stops part-way (rows written so far are kept), and "complete" or
+    "incomplete" after `finish`.
+    """
+
+    def __init__(self, config: GenerateConfig, backend, problems: ProblemSet,
+                 templates: dict[str, PromptTemplate], tokenizer):
+        self.config, self.backend, self.problems = config, backend, problems
+        self.templates, self.tokenizer = templates, tokenizer
+        self.out = config.out
+        self.traces_dir = self.out / TRACES_DIR
+        # (problem_id, sample) → (problem row, user prompt) for requests handed
+        # to the backend and not yet written.
+        self.context: dict[tuple[str, int], tuple[dict, str]] = {}
+
+    def start(self, identity: dict, old: dict | None) -> None:
+        config, problems = self.config, self.problems
+        self.done = done_keys(self.traces_dir)
+        self.expected = len(problems) * config.samples
+        self.wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
+        self.already = len(self.done & self.wanted)
+        self.manifest = old or {"format": manifest_io.FORMAT, "created": manifest_io.now_iso(), "runs": []}
+        self.manifest.update(
+            status="running", identity=identity, config=_config_record(config), backend=self.backend.describe(),
+            templates={d: {"path": t.path, "sha256": t.sha256, "text": t.text} for d, t in self.templates.items()},
+            versions=manifest_io.package_versions(),
+            problems={"source": config.problems, "count": len(problems), "samples": config.samples,
+                      "expected_pairs": self.expected})
+        self.invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": self.already}
+        self.manifest["runs"].append(self.invocation)
+        manifest_io.write(self.out, self.manifest)
+
+    def requests(self) -> Iterator[Request]:
+        """The pending requests, remembering each one's problem and prompt
+        in `context` for when its completion comes back."""
+        for req, problem, user in pending_requests(self.problems, self.config.samples, self.done, self.templates,
+                                                   self.tokenizer, self.config.seed,
+                                                   getattr(self.backend, "context_length", None)):
+            self.context[req.key] = (problem, user)
             yield req
 
-    progress = Progress(expected - already)
-    previous = signal.signal(signal.SIGTERM, _raise_terminate) if _main_thread() else None
-    generated = 0
-    try:
-        for c in backend.generate(requests(), spec):
-            problem, user = context.pop(c.request.key)
-            writer.add(make_row(problem, user, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
-                                prompt_tokens=len(c.request.prompt_token_ids),
-                                completion_tokens=c.completion_tokens, teacher=config.teacher,
-                                temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
-                                seed=c.request.seed))
-            writer.flush_if_due()
-            generated += 1
-            progress.update(1, c.completion_tokens)
-    except BaseException as e:
+    def generate(self) -> int:
+        """Write a row per completion; the number written. On any exception,
+        SIGTERM included (raised as KeyboardInterrupt), the rows so far are
+        flushed and the manifest marked interrupted before it propagates."""
+        config = self.config
+        spec = SamplingSpec(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens)
+        writer = ShardWriter(self.traces_dir, trace_schema(self.problems.extra_schema), max_rows=config.shard_rows,
+                             max_bytes=config.shard_mb << 20, flush_seconds=config.flush_seconds)
+        progress = Progress(self.expected - self.already)
+        previous = signal.signal(signal.SIGTERM, _raise_terminate) if _main_thread() else None
+        generated = 0
+        try:
+            for c in self.backend.generate(self.requests(), spec):
+                writer.add(self._row(c, spec))
+                writer.flush_if_due()
+                generated += 1
+                progress.update(1, c.completion_tokens)
+        except BaseException as e:
+            # Still under our SIGTERM handler: the bookkeeping runs before
+            # the progress line is closed and the old handler is back.
+            self._stopped(writer, e)
+            if isinstance(e, _Terminate):
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            progress.close()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        writer.close()
+        self.invocation["generated"] = writer.written_rows
+        return generated
+
+    def _row(self, c, spec: SamplingSpec) -> dict:
+        problem, user = self.context.pop(c.request.key)
+        return make_row(problem, user, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
+                        prompt_tokens=len(c.request.prompt_token_ids),
+                        completion_tokens=c.completion_tokens, teacher=self.config.teacher,
+                        temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
+                        seed=c.request.seed)
+
+    def _stopped(self, writer: ShardWriter, e: BaseException) -> None:
         # Completed rows are whole traces: keep them even when interrupted,
         # and say in the manifest that the run stopped part-way.
         writer.close()
-        invocation.update(generated=writer.written_rows, stopped=f"{type(e).__name__}: {e}"[:500])
-        manifest["status"] = "interrupted"
-        manifest_io.write(out, manifest)
-        if isinstance(e, _Terminate):
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        progress.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    writer.close()
-    invocation["generated"] = writer.written_rows
+        self.invocation.update(generated=writer.written_rows, stopped=f"{type(e).__name__}: {e}"[:500])
+        self.manifest["status"] = "interrupted"
+        manifest_io.write(self.out, self.manifest)
 
-    # 4. Count what is on disk and close the run.
-    summary = summarize(out, wanted, already=already, generated=generated,
-                        wall=time.monotonic() - t0, backend_stats=getattr(backend, "stats", {}))
-    manifest.update(status="complete" if summary.missing == 0 else "incomplete",
-                    counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": summary.missing,
-                            "finish_reasons": summary.finish_reasons, "prompt_tokens": summary.prompt_tokens,
-                            "completion_tokens": summary.completion_tokens})
-    invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
-    manifest_io.write(out, manifest)
-    return summary
+    def finish(self, generated: int, t0: float) -> RunSummary:
+        summary = summarize(self.out, self.wanted, already=self.already, generated=generated,
+                            wall=time.monotonic() - t0, backend_stats=getattr(self.backend, "stats", {}))
+        self.manifest.update(
+            status="complete" if summary.missing == 0 else "incomplete",
+            counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": summary.missing,
+                    "finish_reasons": summary.finish_reasons, "prompt_tokens": summary.prompt_tokens,
+                    "completion_tokens": summary.completion_tokens})
+        self.invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
+        manifest_io.write(self.out, self.manifest)
+        return summary
 
 
 def _main_thread() -> bool:

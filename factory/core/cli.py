@@ -5,6 +5,10 @@ carry `metadata={"help": ..., "flag": "--name", "choices": [...], "nargs": "+"}`
 (a list is comma-separated unless it sets nargs); the flag
 defaults to the field name with dashes. Validation lives in the dataclass's
 `__post_init__`, whose ValueError becomes an InputError (exit code 2).
+
+A config composed of option groups (generators/options.py) gets one `--help`
+section per group. A verb may give `defaults` that replace a field's own (the lab's
+paths are the verbs' defaults, never the library's).
 """
 
 from __future__ import annotations
@@ -34,44 +38,63 @@ def _parse_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    hints = typing.get_type_hints(cls)
+def _groups(cls: type) -> list[tuple[type, list[dataclasses.Field]]]:
+    """The fields by the class that declares them: the config's own first, then its groups."""
+    by_owner: dict[type, list] = {}
     for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("cli") is False:
-            continue
-        tp = _base_type(hints[f.name])
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "")}
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required:
-            kwargs["required"] = True
+        owner = next(c for c in cls.__mro__ if f.name in c.__dict__.get("__annotations__", {}))
+        by_owner.setdefault(owner, []).append(f)
+    return sorted(by_owner.items(), key=lambda item: cls.__mro__.index(item[0]))
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, defaults: dict | None = None) -> None:
+    hints = typing.get_type_hints(cls)
+    defaults = defaults or {}
+    for owner, fields in _groups(cls):
+        target = parser if owner is cls else parser.add_argument_group(
+            owner.__name__.replace("Options", " options").lower(), (owner.__doc__ or "").strip() or None)
+        for f in fields:
+            if f.init and f.metadata.get("cli") is not False:
+                _add_field(target, f, _base_type(hints[f.name]), defaults)
+
+
+def _add_field(parser, f: dataclasses.Field, tp: Any, defaults: dict) -> None:
+    flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+    kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", "")}
+    has_default = f.name in defaults or f.default is not dataclasses.MISSING \
+        or f.default_factory is not dataclasses.MISSING
+    if not has_default:
+        kwargs["required"] = True
+    else:
+        kwargs["default"] = argparse.SUPPRESS  # the dataclass (or the verb) owns defaults
+        if f.name in defaults:
+            default = defaults[f.name]
         else:
-            kwargs["default"] = argparse.SUPPRESS  # the dataclass owns defaults
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if default not in (None, "", []) and not isinstance(default, bool):
-                kwargs["help"] += f" (default: {default})"
-        if tp is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(tp) is list and f.metadata.get("nargs"):
-            kwargs["nargs"] = f.metadata["nargs"]  # space-separated values
-        elif typing.get_origin(tp) is list:
-            kwargs["type"] = _parse_list
-            kwargs["metavar"] = "A,B,…"
-        else:
-            kwargs["type"] = tp
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        parser.add_argument(flag, **kwargs)
+        if default not in (None, "", []) and not isinstance(default, bool):
+            kwargs["help"] += f" (default: {default})"
+    if tp is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(tp) is list and f.metadata.get("nargs"):
+        kwargs["nargs"] = f.metadata["nargs"]  # space-separated values
+    elif typing.get_origin(tp) is list:
+        kwargs["type"] = _parse_list
+        kwargs["metavar"] = "A,B,…"
+    else:
+        kwargs["type"] = tp
+    if "choices" in f.metadata:
+        kwargs["choices"] = f.metadata["choices"]
+    parser.add_argument(flag, **kwargs)
 
 
-def parse_config(cls: type[T], argv: list[str] | None, *, prog: str, doc: str) -> T:
+def parse_config(cls: type[T], argv: list[str] | None, *, prog: str, doc: str, defaults: dict | None = None) -> T:
     parser = argparse.ArgumentParser(
         prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_dataclass_args(parser, cls)
+    add_dataclass_args(parser, cls, defaults)
     ns = parser.parse_args(argv)
     try:
-        return cls(**vars(ns))
+        return cls(**{**(defaults or {}), **vars(ns)})
     except ValueError as e:  # __post_init__ validation
         raise InputError(str(e)) from None
 

@@ -1,0 +1,157 @@
+"""Option groups of every verb that runs a teacher, each declared once.
+
+`GenerateConfig` and `EvaluateConfig` are compositions of these groups (dataclass
+inheritance, keyword-only), so a flag added here reaches both verbs, their
+`--help`, and the generate runs evaluate starts (`project` copies a group from
+one config into another). Each group checks its own fields in `check`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from generators.sampling import R1_MAX_TOKENS, R1_TEMPERATURE, R1_TOP_P
+
+T = TypeVar("T")
+
+
+def _h(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+class Options:
+    """Runs every group's `check` (base groups first); a ValueError is a bad flag (exit 2)."""
+
+    def __post_init__(self):
+        for cls in reversed(type(self).__mro__):
+            check = cls.__dict__.get("check")
+            if check is not None:
+                check(self)
+
+
+def project(source: Any, target: type[T], **overrides) -> T:
+    """A `target` built from the same-named fields of `source` (a composed config), plus overrides."""
+    values = {f.name: getattr(source, f.name) for f in dataclasses.fields(target)
+              if f.init and hasattr(source, f.name)}
+    return target(**{**values, **overrides})
+
+
+@dataclass(kw_only=True)
+class SamplingOptions(Options):
+    samples: int = field(default=4, metadata=_h("samples per problem (k)"))
+    max_tokens: int = field(default=R1_MAX_TOKENS, metadata=_h("max new tokens per sample"))
+    temperature: float = field(default=R1_TEMPERATURE, metadata=_h("sampling temperature (R1: 0.6)"))
+    top_p: float = field(default=R1_TOP_P, metadata=_h("nucleus sampling top-p (R1: 0.95)"))
+    seed: int = field(default=0, metadata=_h("run seed; each sample's seed derives from (seed, problem id, sample)"))
+    limit: int | None = field(default=None, metadata=_h("only the first N problems (of each benchmark; trial runs)"))
+
+    def check(self):
+        _require([(self.samples >= 1, "--samples must be at least 1"),
+                  (self.max_tokens >= 1, "--max-tokens must be at least 1"),
+                  (self.temperature >= 0, "--temperature must be >= 0"),
+                  (0 < self.top_p <= 1, "--top-p must be in (0, 1]"),
+                  (self.limit is None or self.limit >= 1, "--limit must be at least 1")])
+
+
+@dataclass(kw_only=True)
+class ProblemOptions(Options):
+    """How problems are read and turned into prompts."""
+
+    problem_field: str = field(default="problem", metadata=_h("source field holding the problem text"))
+    answer_field: str = field(default="answer", metadata=_h("source field holding the reference answer"))
+    id_field: str = field(default="id", metadata=_h("source field holding the problem id (else a content hash)"))
+    split: str = field(default="train", metadata=_h("split, for a Hub dataset"))
+    subset: str | None = field(default=None, metadata=_h("config name, for a Hub dataset"))
+    templates: Path | None = field(default=None, metadata=_h("folder of <domain>.txt prompt templates overriding the shipped ones"))
+    tokenizer: str | None = field(default=None, metadata=_h("tokenizer (chat template) to render prompts with; default: the model's"))
+
+    def check(self):
+        if self.templates is not None:
+            self.templates = Path(self.templates)
+
+
+@dataclass(kw_only=True)
+class EngineOptions(Options):
+    """The in-process vLLM engine (generators/engine.py)."""
+
+    tensor_parallel_size: int = field(default=1, metadata=_h("vLLM tensor parallel size"))
+    pipeline_parallel_size: int = field(default=1, metadata=_h("vLLM pipeline parallel size"))
+    max_model_len: int | None = field(default=None, metadata=_h("vLLM max_model_len (prompt + completion)"))
+    gpu_memory_utilization: float | None = field(default=None, metadata=_h("vLLM memory fraction (on CPU: of the NUMA node's RAM; default 0.3 there, 0.9 on GPU)"))
+    max_num_seqs: int | None = field(default=None, metadata=_h("vLLM max sequences per step"))
+    dtype: str = field(default="auto", metadata=_h("model dtype"))
+    enforce_eager: bool = field(default=False, metadata=_h("disable CUDA graphs / compilation"))
+    trust_remote_code: bool = field(default=False, metadata=_h("let vLLM run the model repository's own code"))
+    engine_args: str | None = field(default=None, metadata=_h("extra vLLM engine arguments as a JSON object"))
+    max_pending: int = field(default=4096, metadata=_h("requests queued inside the engine at once"))
+
+    def check(self):
+        _require([(self.tensor_parallel_size >= 1 and self.pipeline_parallel_size >= 1,
+                   "parallel sizes must be positive"),
+                  (self.max_pending >= 1, "--max-pending must be at least 1")])
+        if self.engine_args:
+            try:
+                extra = json.loads(self.engine_args)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"--engine-args is not valid JSON: {e}") from None
+            if not isinstance(extra, dict):
+                raise ValueError("--engine-args must be a JSON object")
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return json.loads(self.engine_args) if self.engine_args else {}
+
+    def llm_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = dict(tensor_parallel_size=self.tensor_parallel_size,
+                                  pipeline_parallel_size=self.pipeline_parallel_size,
+                                  dtype=self.dtype, enforce_eager=self.enforce_eager,
+                                  trust_remote_code=self.trust_remote_code)
+        for name in ("max_model_len", "gpu_memory_utilization", "max_num_seqs"):
+            if getattr(self, name) is not None:
+                kw[name] = getattr(self, name)
+        kw.update(self.extra)
+        return kw
+
+
+@dataclass(kw_only=True)
+class FarmOptions(Options):
+    """A farm of OpenAI-compatible servers (generators/farm.py), used when endpoints are given."""
+
+    endpoints: list[str] = field(default_factory=list, metadata=_h("OpenAI-compatible endpoints (URL,URL…); when given, the farm is used instead of an in-process engine"))
+    served_model: str | None = field(default=None, metadata=_h("model name the endpoints serve (default: the model, or their only model)"))
+    max_in_flight: int = field(default=64, metadata=_h("requests in flight per endpoint"))
+    request_timeout: float = field(default=3600.0, metadata=_h("seconds before a request is retried elsewhere (32k tokens take long on a busy server)"))
+    connect_timeout: float = field(default=10.0, metadata=_h("seconds to connect to an endpoint"))
+    max_attempts: int = field(default=8, metadata=_h("attempts per request across endpoints"))
+    down_after: int = field(default=3, metadata=_h("consecutive failures that bench an endpoint"))
+    probe_interval: float = field(default=5.0, metadata=_h("seconds between probes of a benched endpoint"))
+    dead_grace: float = field(default=300.0, metadata=_h("stop when every endpoint has been down this many seconds"))
+    api_key_env: str = field(default="FACTORY_API_KEY", metadata=_h("environment variable holding the endpoints' API key"))
+
+    def check(self):
+        _require([(self.max_in_flight >= 1 and self.max_attempts >= 1,
+                   "--max-in-flight and --max-attempts must be positive"),
+                  (self.request_timeout > 0 and self.connect_timeout > 0 and self.dead_grace > 0
+                   and self.probe_interval > 0, "farm timeouts must be positive"),
+                  (self.down_after >= 1, "--down-after must be at least 1")])
+
+
+@dataclass(kw_only=True)
+class ShardOptions(Options):
+    shard_rows: int = field(default=10_000, metadata=_h("max rows per shard"))
+    shard_mb: int = field(default=256, metadata=_h("max uncompressed text per shard, in MB"))
+    flush_seconds: float = field(default=300.0, metadata=_h("write a shard at least this often (bounds what a crash loses)"))
+
+    def check(self):
+        _require([(self.shard_rows >= 1 and self.shard_mb >= 1, "--shard-rows and --shard-mb must be positive"),
+                  (self.flush_seconds > 0, "--flush-seconds must be positive")])
+
+
+def _require(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
