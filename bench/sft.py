@@ -235,7 +235,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-sft-"))
     data = corpus(work / "data", args.rows)
     conversations, _ = to_conversations(load_rows(str(data)))
+    from factory import lab
+
     tiny = recipes.load("tiny")
+    tiny.model = lab.student_model(tiny.model)
     common = dict(max_steps=args.steps, save_strategy="no", logging_steps=1000, report_to="none",
                   per_device_train_batch_size=4)
     sides = {

@@ -17,12 +17,18 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.core import layout
+from factory.core.layout import BENCHMARKS_DIR
+from generators.options import EngineOptions, FarmOptions, ProblemOptions, SamplingOptions, ShardOptions
 
-BENCHMARKS_DIR = Path(__file__).parent / "data" / "benchmarks"
+
+def _h(text: str) -> dict:
+    return {"help": text}
+
 
 
 def shipped_benchmarks() -> list[str]:
@@ -31,7 +37,7 @@ def shipped_benchmarks() -> list[str]:
 
 def resolve_benchmark(spec: str) -> tuple[str, str]:
     """(name, source) of a shipped name, a local file, or a Hub dataset id."""
-    from generators.problems import looks_like_hub_id
+    from factory.core.inputs import looks_like_hub_id
 
     if (BENCHMARKS_DIR / f"{spec}.jsonl").is_file():
         return spec, str(BENCHMARKS_DIR / f"{spec}.jsonl")
@@ -80,7 +86,7 @@ def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter]:
     from filters.answers import extract_answer, normalise
 
     out, reasons = [], Counter()
-    for part, accepted in (("accepted", True), ("rejected", False)):
+    for part, accepted in ((layout.ACCEPTED, True), (layout.REJECTED, False)):
         folder = graded_dir / part
         if not folder.is_dir() or not list(folder.glob("*.parquet")):
             continue
@@ -93,19 +99,18 @@ def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter]:
     return out, reasons
 
 
-GRADER = "filters:\n  correctness: {no_reference: drop, domains: [math]}\nverify_timeout: %s\n"
+GRADER = {"correctness": {"no_reference": "drop", "domains": ["math"]}}  # the correctness filter alone
 
 
 def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float = 5.0) -> dict:
     """Grade a generate run with the correctness filter alone, then score it."""
-    from factory.core.shards import atomic_write_bytes
     from filters.chain import FilterRunConfig
     from filters.chain import run as grade
+    from filters.config import FilterConfig
 
     graded_dir.parent.mkdir(parents=True, exist_ok=True)
-    grader = graded_dir.parent / "grader.yaml"
-    atomic_write_bytes(grader, (GRADER % verify_timeout).encode())
-    grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, config=grader, overwrite=True))
+    grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, overwrite=True),
+          FilterConfig(filters=json.loads(json.dumps(GRADER)), verify_timeout=verify_timeout, source="the evaluation grader"))
     samples, verdicts = graded_samples(graded_dir)
     return {**scores(samples), "verdicts": dict(verdicts)}
 
@@ -139,4 +144,76 @@ def load_results(paths: list[str]) -> list[dict]:
         if "benchmarks" not in data or "model" not in data:
             raise InputError(f"{p}: not a `factory.evaluate` results file")
         results.append(data)
+    return results
+
+
+@dataclass(kw_only=True)
+class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, ShardOptions):
+    """Every option of a generate run (generators/options.py) reaches the sampling runs."""
+
+    model: str = field(default="", metadata=_h("model to score: local path or Hub id (the farm's served name)"))
+    out: Path | None = field(default=None, metadata=_h("output folder: samples/, graded/, results.json, results.md"))
+    benchmarks: list[str] = field(default_factory=lambda: ["math500"],
+                                  metadata=_h("shipped names, file paths or Hub ids"))
+    k: list[str] = field(default_factory=list, metadata=_h("per-benchmark k, e.g. aime24=64,math500=4"))
+    verify_timeout: float = field(default=5.0, metadata=_h("seconds one math-verify call may take"))
+    compare: list[str] = field(default_factory=list, metadata={
+        "help": "print these results.json files side by side, and exit", "nargs": "+"})
+
+    def __post_init__(self):
+        if not self.compare:
+            super().__post_init__()
+
+    def check(self):
+        if not self.model or self.out is None:
+            raise ValueError("--model and --out are required (or --compare RESULTS.json …)")
+        self.out = Path(self.out)
+        for item in self.k:
+            name, _, value = item.partition("=")
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"--k {item!r}: expected BENCHMARK=K with K >= 1")
+
+    def k_for(self, name: str) -> int:
+        overrides = dict(item.split("=", 1) for item in self.k)
+        return int(overrides.get(name, self.samples))
+
+
+def generate_configs(config: EvaluateConfig) -> dict:
+    """One generate run per benchmark: every shared option projected, k samples, OUT/samples/<name>."""
+    from generators.config import GenerateConfig
+    from generators.options import project
+
+    return {name: project(config, GenerateConfig, problems=source, teacher=config.model,
+                          out=config.out / "samples" / name, samples=config.k_for(name))
+            for name, source in (resolve_benchmark(b) for b in config.benchmarks)}
+
+
+def evaluate(config: EvaluateConfig, backend=None) -> dict:
+    """Sample, grade and score every benchmark; writes OUT/results.json and OUT/results.md."""
+    from factory.core.manifest import package_versions
+    from factory.core.shards import atomic_write_bytes, atomic_write_json
+    from generators.run import main as generate
+    from generators.run import make_backend
+
+    runs = generate_configs(config)  # unknown benchmark names fail before any work
+    config.out.mkdir(parents=True, exist_ok=True)
+    owned = backend is None
+    results = {"model": config.model, "protocol": {"temperature": config.temperature, "top_p": config.top_p,
+                                                   "max_tokens": config.max_tokens, "seed": config.seed,
+                                                   "prompt": "zero-shot, <think>-forced (generators/templates)"},
+               "benchmarks": {}, "versions": package_versions()}
+    try:
+        for name, gen in runs.items():
+            if backend is None:
+                backend = make_backend(gen)
+            print(f"== {name}: {config.k_for(name)} samples per problem")
+            summary = generate(gen, backend=backend)
+            scored = grade_and_score(gen.out, config.out / "graded" / name, config.verify_timeout)
+            results["benchmarks"][name] = {**scored, "k": config.k_for(name), "source": gen.problems,
+                                           "finish_reasons": summary.finish_reasons}
+    finally:
+        if owned and backend is not None:
+            backend.close()
+    atomic_write_json(config.out / "results.json", results)
+    atomic_write_bytes(config.out / "results.md", (markdown([results]) + "\n").encode())
     return results

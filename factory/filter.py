@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import sys
 
+from factory import lab
 from factory.core.cli import parse_config, run_cli
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None):
+    """The run's config; with no --input/--out, the lab's generate run → runs/lab/filter."""
     from filters.chain import FilterRunConfig
 
+    return parse_config(FilterRunConfig, argv, prog="python -m factory.filter", doc=__doc__,
+                        defaults=lab.FILTER_DEFAULTS)
+
+
+def main(argv: list[str] | None = None) -> int:
     def go() -> int:
-        config = parse_config(FilterRunConfig, argv, prog="python -m factory.filter", doc=__doc__)
+        config = parse(argv)
         from filters.chain import run
 
         report = run(config)

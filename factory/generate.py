@@ -18,14 +18,23 @@ from __future__ import annotations
 
 import sys
 
+from factory import lab
 from factory.core.cli import parse_config, run_cli
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None):
+    """The run's config; with no --problems/--teacher/--out, the lab's (factory/lab)."""
     from generators.config import GenerateConfig
 
+    config = parse_config(GenerateConfig, argv, prog="python -m factory.generate", doc=__doc__,
+                          defaults=lab.GENERATE_DEFAULTS)
+    config.tokenizer = config.tokenizer or lab.tokenizer_for(config.teacher)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
     def go() -> int:
-        config = parse_config(GenerateConfig, argv, prog="python -m factory.generate", doc=__doc__)
+        config = parse(argv)
         from generators.run import main as run
 
         summary = run(config)

@@ -38,6 +38,9 @@ class TrainStudentConfig:
     report_to: str | None = field(default=None, metadata={"help": "trainer report_to (wandb, tensorboard, none…)"})
     push_to_hub: str | None = field(default=None, metadata={"help": "push the trained model to this Hub repo id"})
     launch: bool = field(default=True, metadata={"help": "relaunch through accelerate when several GPUs are visible"})
+    overrides: list[str] = field(default_factory=list, metadata={
+        "flag": "--set", "nargs": "+",
+        "help": "override recipe fields, values in YAML: sft.learning_rate=1e-5 hardware.gpus_per_node=4 attention=sdpa"})
 
     def __post_init__(self):
         self.out = Path(self.out) if self.out is not None else lab.student_out(self.size)
@@ -54,14 +57,19 @@ def _gpus() -> int:
         return 0
 
 
+def parse(argv: list[str]) -> TrainStudentConfig:
+    return parse_config(TrainStudentConfig, argv, prog="python -m factory.train_student", doc=__doc__)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def go() -> int:
-        config = parse_config(TrainStudentConfig, argv, prog="python -m factory.train_student", doc=__doc__)
+        config = parse(argv)
         from students import recipe as recipes
 
-        recipe = recipes.load(config.size)
+        recipe = recipes.load(config.size, config.overrides)
+        recipe.model = lab.student_model(recipe.model)
         if config.dry_run:
             return dry_run(recipe, config, argv)
         gpus = _gpus()
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             import subprocess
 
             from factory.core.errors import InputError
-            from students.plan import Plan, launch_command
+            from students.plan import Plan, launch_argv, launch_command
             from students.runtime import missing_required
 
             missing = missing_required(recipe)
@@ -77,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(f"{recipe.path}: " + "; ".join(f"{n.why} needs {n.package} ({n.hint})"
                                                                  for n in missing))
 
-            cmd = launch_command(recipe, Plan(gpus, 1, 0.0, {}, True), argv)
-            print(f"launching on {gpus} GPUs:\n{cmd}")
-            return subprocess.call(cmd.replace("\\\n    ", " "), shell=True)
+            one_node = Plan(gpus, 1, 0.0, {}, True)
+            print(f"launching on {gpus} GPUs:\n{launch_command(recipe, one_node, argv)}")
+            relaunch = launch_argv(recipe, one_node, argv)
+            return subprocess.call([sys.executable, "-m", "accelerate.commands.launch", *relaunch[2:]])
         from students.sft import train
 
         result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,
@@ -103,7 +112,7 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
     from students.sft import token_stats
 
     recipe.validate()
-    arch = recipe.architecture(None if recipe.model != "tiny" else str(lab.STUDENT_BASE))
+    arch = recipe.architecture()
     p = plan(arch, recipe)
     b = p.breakdown
     print(f"recipe {recipe.path}\n" + yaml.safe_dump({"model": recipe.model, "chat_template": recipe.chat_template,

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from factory import lab
+from factory.core import layout
 from factory.core.errors import InputError, RuntimeFailure
 from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
@@ -73,6 +73,11 @@ def _init_worker(filters: list[Filter], dedup: Filter | None) -> None:
     for f in filters:
         if f.name == "correctness":
             f.verifier = _defer
+            # Import math-verify (sympy, its LaTeX parser) now, not inside the first call's timeout:
+            # a worker that replaces one killed for a hanging answer would otherwise spend seconds
+            # of the next answer's verify_timeout importing (seen on a loaded machine: a
+            # parseable answer reported as verify_timeout).
+            _verify("1", "1")
     _WORKER.update(filters=filters, dedup=dedup)
 
 
@@ -121,10 +126,10 @@ class _Batch:
     verdicts: list | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FilterRunConfig:
-    input: str = field(default=str(lab.GENERATE_OUT), metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
-    out: Path = field(default=lab.FILTER_OUT, metadata={"help": "output folder: accepted/, rejected/, stats.json, problems.parquet, funnel.png"})
+    input: str = field(metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
+    out: Path = field(metadata={"help": "output folder: accepted/, rejected/, stats.json, problems.parquet, funnel.png"})
     config: Path | None = field(default=None, metadata={"help": "filters YAML (default: filters/default.yaml)"})
     problem_column: str = field(default="problem", metadata={"help": "column with the problem text"})
     answer_column: str = field(default="answer", metadata={"help": "column with the reference answer"})
@@ -245,8 +250,10 @@ def scan_problems(source: TraceSource, columns: Columns, batch_rows: int,
     return problems, answers
 
 
-def run(cfg: FilterRunConfig) -> FilterReport:
-    fconfig = FilterConfig.load(cfg.config)
+def run(cfg: FilterRunConfig, filters: FilterConfig | None = None) -> FilterReport:
+    """Filter `cfg.input` into `cfg.out`. The filters are `filters` when given (a caller's own
+    chain, e.g. evaluation's grader), else the YAML `cfg.config`, else filters/default.yaml."""
+    fconfig = filters or FilterConfig.load(cfg.config)
     if cfg.workers:
         fconfig.workers = cfg.workers
     columns = Columns(problem=cfg.problem_column, answer=cfg.answer_column, completion=cfg.completion_column,
@@ -381,8 +388,8 @@ class _Run:
         out_schema = source.schema
         for name in REJECT_COLUMNS:
             out_schema = out_schema.append(pa.field(name, pa.string()))
-        self.accepted_w = ShardWriter(self.partial / "accepted", out_schema, max_rows=50_000, flush_seconds=1e9)
-        self.rejected_w = ShardWriter(self.partial / "rejected", out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.accepted_w = ShardWriter(self.partial / layout.ACCEPTED, out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.rejected_w = ShardWriter(self.partial / layout.REJECTED, out_schema, max_rows=50_000, flush_seconds=1e9)
         self.progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
         n = fconfig.n_workers
         features = dataclasses.replace(self.dedup) if self.dedup is not None else None
@@ -431,11 +438,11 @@ class _Run:
                        "verify_timeout": fconfig.verify_timeout},
             "columns": asdict(self.columns),
         }
-        self.report.yields.write(partial / "problems.parquet")
-        atomic_write_json(partial / "stats.json", stats)
+        self.report.yields.write(partial / layout.PROBLEMS)
+        atomic_write_json(partial / layout.STATS, stats)
         from factory.core.charts import funnel_chart
 
-        funnel_chart(partial / "funnel.png", funnel.input_rows, funnel.stages(),
+        funnel_chart(partial / layout.FUNNEL, funnel.input_rows, funnel.stages(),
                      f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")
         out = cfg.out
         if out.exists():

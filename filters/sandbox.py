@@ -93,6 +93,85 @@ def _python() -> str:
     return shutil.which("python3") or "python3"
 
 
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+
+
+def _command(uid: int, work: str) -> list[str]:
+    """Run main.py as `uid`: inside bubblewrap (read-only root, private /tmp, no network)
+    where it works, else under the rlimits alone."""
+    drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    if bwrap_works():
+        return drop + ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--bind", work, "/tmp/work",
+                       "--chdir", "/tmp/work", "--proc", "/proc", "--dev", "/dev", "--unshare-user",
+                       "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                       "--die-with-parent", "--new-session", "--clearenv",
+                       *[a for k, v in ENV.items() for a in ("--setenv", k, v)],
+                       _python(), "-I", "main.py"]
+    return drop + [_python(), "-I", "main.py"] if shutil.which("setpriv") else [_python(), "-I", "main.py"]
+
+
+def _limiter(limits: Limits):
+    def limit():  # in the child, before exec
+        mb = 1 << 20
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return limit
+
+
+def _execute(cmd: list[str], work: str, stdin: str, limits: Limits, uid: int):
+    """(return code, timed out, seconds, stdout bytes up to the cap + 1, stderr's last 4 KB).
+
+    stdin/stdout/stderr are files outside the sandbox folder: output is bounded by
+    RLIMIT_FSIZE (the kernel stops a stdout flood at once), and nothing the program
+    writes to them can be replaced by it."""
+    io_dir = tempfile.mkdtemp(prefix="factory-sandbox-io-")
+    try:
+        paths = {k: os.path.join(io_dir, k) for k in ("stdin", "stdout", "stderr")}
+        with open(paths["stdin"], "w", encoding="utf-8") as f:
+            f.write(stdin)
+        t0 = time.monotonic()
+        timed_out = False
+        with open(paths["stdin"], "rb") as fin, open(paths["stdout"], "wb") as fout, \
+                open(paths["stderr"], "wb") as ferr:
+            proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=ENV,
+                                    preexec_fn=_limiter(limits), start_new_session=True)
+            try:
+                proc.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+                proc.wait()
+                timed_out = True
+            finally:
+                _clean_up(uid)
+        seconds = time.monotonic() - t0
+        with open(paths["stdout"], "rb") as f:
+            out = f.read(limits.output_kb * 1024 + 1)
+        with open(paths["stderr"], "rb") as f:
+            f.seek(max(0, os.path.getsize(paths["stderr"]) - 4096))
+            err = f.read()
+        return proc.returncode, timed_out, seconds, out, err
+    finally:
+        shutil.rmtree(io_dir, ignore_errors=True)
+
+
+def _status(rc: int | None, out: bytes, cap: int, stderr: str) -> str:
+    # Killed by a signal: -N from Python, or 128+N passed on by bwrap.
+    sig = -rc if rc is not None and rc < 0 else rc - 128 if rc is not None and rc > 128 else None
+    if sig == signal.SIGXFSZ or len(out) > cap:
+        return "output_limit"
+    if rc == 0:
+        return "ok"
+    if "MemoryError" in stderr:
+        return "memory"
+    if sig in (signal.SIGXCPU, signal.SIGKILL):
+        return "timeout"
+    return "crash"
+
+
 def run_program(code: str, stdin: str = "", limits: Limits = Limits(), slot: int = 0) -> Result:
     uid = BASE_UID + slot
     _become_subreaper()
@@ -102,76 +181,10 @@ def run_program(code: str, stdin: str = "", limits: Limits = Limits(), slot: int
         with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as f:
             f.write(code)
         os.chmod(os.path.join(work, "main.py"), 0o644)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
-               "LANG": "C.UTF-8"}
-        drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        if bwrap_works():
-            cmd = drop + ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--bind", work, "/tmp/work",
-                          "--chdir", "/tmp/work", "--proc", "/proc", "--dev", "/dev", "--unshare-user",
-                          "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                          "--die-with-parent", "--new-session", "--clearenv",
-                          *[a for k, v in env.items() for a in ("--setenv", k, v)],
-                          _python(), "-I", "main.py"]
-        else:
-            cmd = drop + [_python(), "-I", "main.py"] if shutil.which("setpriv") else [_python(), "-I", "main.py"]
-
-        def limit():  # in the child, before exec
-            mb = 1 << 20
-            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-        # stdin/stdout/stderr are files outside the sandbox folder: output is
-        # bounded by RLIMIT_FSIZE (the kernel stops a stdout flood at once),
-        # and nothing the program writes to them can be replaced by it.
-        io_dir = tempfile.mkdtemp(prefix="factory-sandbox-io-")
-        try:
-            paths = {k: os.path.join(io_dir, k) for k in ("stdin", "stdout", "stderr")}
-            with open(paths["stdin"], "w", encoding="utf-8") as f:
-                f.write(stdin)
-            t0 = time.monotonic()
-            with open(paths["stdin"], "rb") as fin, open(paths["stdout"], "wb") as fout, \
-                    open(paths["stderr"], "wb") as ferr:
-                proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=env,
-                                        preexec_fn=limit, start_new_session=True)
-                status = None
-                try:
-                    proc.wait(timeout=limits.wall_seconds)
-                except subprocess.TimeoutExpired:
-                    _kill(proc)
-                    proc.wait()
-                    status = "timeout"
-                finally:
-                    _clean_up(uid)
-            seconds = time.monotonic() - t0
-            cap = limits.output_kb * 1024
-            with open(paths["stdout"], "rb") as f:
-                out = f.read(cap + 1)
-            with open(paths["stderr"], "rb") as f:
-                f.seek(max(0, os.path.getsize(paths["stderr"]) - 4096))
-                err = f.read()
-        finally:
-            shutil.rmtree(io_dir, ignore_errors=True)
-        stdout = out[:cap].decode("utf-8", "replace")
-        stderr = err.decode("utf-8", "replace")
-        rc = proc.returncode
-        # Killed by a signal: -N from Python, or 128+N passed on by bwrap.
-        sig = -rc if rc is not None and rc < 0 else rc - 128 if rc is not None and rc > 128 else None
-        if status is None:
-            if sig == signal.SIGXFSZ or len(out) > cap:
-                status = "output_limit"
-            elif rc == 0:
-                status = "ok"
-            elif "MemoryError" in stderr:
-                status = "memory"
-            elif sig in (signal.SIGXCPU, signal.SIGKILL):
-                status = "timeout"
-            else:
-                status = "crash"
-        return Result(status, stdout, stderr, proc.returncode, seconds)
+        rc, timed_out, seconds, out, err = _execute(_command(uid, work), work, stdin, limits, uid)
+        cap = limits.output_kb * 1024
+        stdout, stderr = out[:cap].decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return Result("timeout" if timed_out else _status(rc, out, cap, stderr), stdout, stderr, rc, seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

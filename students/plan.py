@@ -102,13 +102,28 @@ def plan(arch, recipe, max_nodes: int = 64) -> Plan:
     return best
 
 
-def launch_command(recipe, plan: Plan, argv: list[str]) -> str:
-    """The `accelerate launch` line for a scheduler (one line per node: set MACHINE_RANK)."""
-    parts = ["accelerate launch", f"--config_file {recipe.accelerate_config}", f"--num_processes {plan.gpus}",
-             f"--num_machines {plan.nodes}"]
+def launch_argv(recipe, plan: Plan, argv: list[str]) -> list[str]:
+    """The `accelerate launch` command for this plan, as arguments. A multi-node plan leaves
+    $MACHINE_RANK and $MAIN_PROCESS_IP for the scheduler's script to fill in."""
+    args = ["accelerate", "launch", "--config_file", str(recipe.accelerate_config),
+            "--num_processes", str(plan.gpus), "--num_machines", str(plan.nodes)]
     if plan.nodes > 1:
-        parts += ["--machine_rank $MACHINE_RANK", "--main_process_ip $MAIN_PROCESS_IP", "--main_process_port 29500"]
+        args += ["--machine_rank", "$MACHINE_RANK", "--main_process_ip", "$MAIN_PROCESS_IP",
+                 "--main_process_port", "29500"]
+    return args + ["-m", "factory.train_student", *[a for a in argv if a != "--dry-run"], "--no-launch"]
+
+
+def launch_command(recipe, plan: Plan, argv: list[str]) -> str:
+    """`launch_argv` for a scheduler script: one option per line."""
     import shlex
 
-    parts.append("-m factory.train_student " + shlex.join([a for a in argv if a != "--dry-run"] + ["--no-launch"]))
-    return " \\\n    ".join(parts)
+    args = launch_argv(recipe, plan, argv)
+    quoted = [a if a.startswith("$") else shlex.quote(a) for a in args]
+    lines, i = [" ".join(quoted[:2])], 2
+    while i < len(quoted):
+        if quoted[i] == "-m":  # the program and its own arguments on the last line
+            lines.append(" ".join(quoted[i:]))
+            break
+        lines.append(" ".join(quoted[i:i + 2]))
+        i += 2
+    return " \\\n    ".join(lines)

@@ -1,7 +1,8 @@
 """Student recipes: one YAML per size in students/recipes/, found by file name.
 
 A recipe holds values only:
-  model          the base (a Hub id from students/architectures.py, or `tiny`)
+  model          the base: a Hub id (students/architectures.py) or a local folder; `tiny`
+                 names the lab's base, which the verbs resolve (factory/lab)
   chat_template  students/templates/<name>.jinja
   context        config overrides that make a long max_length real (rope_theta, …)
   hardware       gpus_per_node, gpu_memory_gb, strategy (students/accelerate/<strategy>.yaml)
@@ -64,6 +65,7 @@ class Recipe:
     kernels: str = "none"
     length_buckets: int | None = None   # rows per length-sorted bucket (students/data.py: bucket_by_length)
     path: str = ""
+    overrides: list[str] = field(default_factory=list)   # the --set items applied on top of the file
 
     def __post_init__(self):
         if isinstance(self.hardware, dict):
@@ -113,7 +115,8 @@ class Recipe:
         try:
             return SFTConfig(output_dir=output_dir, **values)
         except (TypeError, ValueError) as e:
-            raise InputError(f"{self.path}: sft: {e}") from None
+            where = self.path + (f" with --set {' '.join(self.overrides)}" if self.overrides else "")
+            raise InputError(f"{where}: sft: {e}") from None
 
     def validate(self) -> None:
         """Check every sft value with TRL, on any machine: a GPU-only setting
@@ -124,8 +127,39 @@ class Recipe:
         self.sft_config("/tmp/factory-recipe-check", **cpu)
 
 
-def load(size: str) -> Recipe:
-    """A shipped recipe by size (`7b`), or the user's own recipe by path (`my/7b-16k.yaml`)."""
+SECTIONS = ("sft", "hardware", "context")
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`sft.learning_rate=1e-5`, `attention=sdpa`: each value parsed as YAML, set in place."""
+    import yaml
+
+    for item in overrides:
+        key, eq, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not eq or not section or (dot and not name):
+            raise InputError(f"--set {item!r}: expected FIELD=VALUE or SECTION.FIELD=VALUE")
+        if dot and section not in SECTIONS:
+            raise InputError(f"--set {item!r}: {section!r} has no fields (sections: {', '.join(SECTIONS)})")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(f"--set {item!r}: the value is not YAML ({e})") from None
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if dot:
+            data[section] = {**(data.get(section) or {}), name: value}
+        else:
+            data[section] = value
+    return data
+
+
+def load(size: str, overrides: list[str] | None = None) -> Recipe:
+    """A shipped recipe by size (`7b`), or the user's own recipe by path (`my/7b-16k.yaml`),
+    with `--set` overrides applied (students/recipe.py, apply_overrides)."""
     import yaml
 
     own = Path(size)
@@ -141,7 +175,9 @@ def load(size: str) -> Recipe:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise InputError(f"{path}: invalid YAML ({e})") from None
+    data = apply_overrides(dict(data), overrides or [])
+    where = f"{path}" + (f" with --set {' '.join(overrides)}" if overrides else "")
     try:
-        return Recipe(size=size, path=str(path), **data)
+        return Recipe(size=size, path=str(path), overrides=list(overrides or []), **data)
     except (TypeError, ValueError) as e:
-        raise InputError(f"{path}: {e}") from None
+        raise InputError(f"{where}: {e}") from None

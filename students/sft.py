@@ -33,14 +33,6 @@ class TrainResult:
     train_loss: float = float("nan")   # the mean over the run (logged even with fewer steps than logging_steps)
 
 
-def base_model_path(recipe: Recipe, out: Path) -> str:
-    if recipe.model == "tiny":
-        from factory.lab import STUDENT_BASE
-
-        return str(STUDENT_BASE)
-    return recipe.model
-
-
 def load_tokenizer(recipe: Recipe, model_path: str, *, local_files_only: bool = False):
     from transformers import AutoTokenizer
 
@@ -106,7 +98,7 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
                   model_config=None, **overrides):
     from trl import SFTTrainer
 
-    model_path = model_path or base_model_path(recipe, out)
+    model_path = model_path or recipe.model
     tokenizer = load_tokenizer(recipe, model_path)
     extra = dict(overrides)
     if max_steps is not None:
@@ -150,7 +142,8 @@ def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None,
     trainer.processing_class.save_pretrained(str(model_dir))
     if trainer.is_world_process_zero():
         (model_dir / "factory_student.json").write_text(json.dumps(
-            {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "data": data,
+            {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "overrides": recipe.overrides,
+             "data": data,
              "rows": report.rows, "trained_rows": report.used, "steps": trainer.state.global_step,
              "attention": trainer.model.config._attn_implementation, "kernels": recipe.kernels}, indent=2))
     if push_to_hub:
@@ -172,9 +165,7 @@ def token_stats(recipe: Recipe, data: str) -> dict:
     max_length = int(recipe.sft.get("max_length", 1024))
     tokenizer = None
     try:
-        model_path = recipe.model if recipe.model != "tiny" else None
-        if model_path:
-            tokenizer = load_tokenizer(recipe, model_path, local_files_only=True)  # dry runs stay offline
+        tokenizer = load_tokenizer(recipe, recipe.model, local_files_only=True)  # dry runs stay offline
     except Exception:
         tokenizer = None
     lengths = []

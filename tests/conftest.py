@@ -35,7 +35,8 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def engine_backend(tiny_model):
     """One real in-process vLLM engine for the whole session (~35 s to start)."""
-    from generators.engine import EngineBackend, EngineOptions
+    from generators.engine import EngineBackend
+    from generators.options import EngineOptions
 
     backend = EngineBackend(str(tiny_model), EngineOptions(max_model_len=TEST_MAX_MODEL_LEN,
                                                            gpu_memory_utilization=TEST_MEMORY_FRACTION,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from generators.config import GenerateConfig
-from generators.engine import EngineOptions, apply_platform_defaults
+from generators.engine import apply_platform_defaults
+from generators.options import EngineOptions
 
 
 def test_parallelism_and_context_pass_through():
     kw = EngineOptions(tensor_parallel_size=8, pipeline_parallel_size=2, max_model_len=40_000,
-                       extra={"kv_cache_dtype": "fp8"}).llm_kwargs()
+                       engine_args='{"kv_cache_dtype": "fp8"}').llm_kwargs()
     assert kw["tensor_parallel_size"] == 8 and kw["pipeline_parallel_size"] == 2
     assert kw["max_model_len"] == 40_000 and kw["kv_cache_dtype"] == "fp8"
     assert "gpu_memory_utilization" not in kw  # unset: left to the platform default
@@ -28,4 +29,4 @@ def test_cpu_defaults_and_explicit_values_win(monkeypatch):
 def test_config_defaults_are_r1():
     c = GenerateConfig(problems="p.jsonl", teacher="t", out="o")
     assert (c.temperature, c.top_p, c.max_tokens, c.samples) == (0.6, 0.95, 32_768, 4)
-    assert GenerateConfig(problems="p", teacher="t", out="o", engine_args='{"a": 1}').engine_extra == {"a": 1}
+    assert GenerateConfig(problems="p", teacher="t", out="o", engine_args='{"a": 1}').extra == {"a": 1}

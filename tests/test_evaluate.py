@@ -11,6 +11,7 @@ import pytest
 
 from conftest import write_jsonl
 from factory import evaluate as evaluate_cli
+from factory import evaluation
 from factory.evaluation import Sample, grade_and_score, scores
 
 # problem → (reference, the k=4 sampled final answers); correctness is decided by the grader
@@ -63,7 +64,7 @@ def test_evaluate_with_the_tiny_model_resumes_and_compares(tiny_model, engine_ba
     out = tmp_path / "eval"
     argv = dict(model=str(tiny_model), out=out, benchmarks=[str(bench), "aime24"], samples=2, k=["aime24=1"],
                 limit=2, max_tokens=24)
-    results = evaluate_cli.evaluate(evaluate_cli.EvaluateConfig(**argv), backend=engine_backend)
+    results = evaluation.evaluate(evaluation.EvaluateConfig(**argv), backend=engine_backend)
     mini, aime = results["benchmarks"]["mini"], results["benchmarks"]["aime24"]
     assert (mini["k"], mini["problems"], mini["samples"]) == (2, 2, 4)
     assert (aime["k"], aime["problems"], aime["samples"]) == (1, 2, 2)
@@ -74,7 +75,7 @@ def test_evaluate_with_the_tiny_model_resumes_and_compares(tiny_model, engine_ba
     assert saved["benchmarks"]["mini"]["pass@1"] == mini["pass@1"] and saved["protocol"]["temperature"] == 0.6
     assert "| mini | 2 |" in (out / "results.md").read_text()
 
-    evaluate_cli.evaluate(evaluate_cli.EvaluateConfig(**argv), backend=engine_backend)  # resume: nothing new
+    evaluation.evaluate(evaluation.EvaluateConfig(**argv), backend=engine_backend)  # resume: nothing new
     runs = json.loads((out / "samples" / "mini" / "manifest.json").read_text())["runs"]
     assert [r["generated"] for r in runs] == [4, 0]
 
@@ -93,3 +94,44 @@ def test_unknown_benchmark_lists_the_shipped_ones(tmp_path, capsys):
     assert "unknown benchmark 'mathh'" in err and "aime24, amc23, gsm8k_test, lab, math500, minerva_math, olympiadbench" in err
     assert not (tmp_path / "o").exists()
     assert evaluate_cli.main(["--compare", str(tmp_path / "missing.json")]) == 2
+
+
+def _changed(f):
+    """A valid value unlike the field's default, by type."""
+    import dataclasses
+
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if isinstance(default, bool):
+        return not default
+    if f.name == "endpoints":
+        return ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
+    if f.name == "engine_args":
+        return '{"kv_cache_dtype": "fp8"}'
+    if isinstance(default, int) or "int" in str(f.type):
+        return (default or 0) + 3
+    if isinstance(default, float) or "float" in str(f.type):
+        return (default or 0.25) * 2 + 0.5
+    return f"custom-{f.name}"
+
+
+def test_evaluate_passes_every_engine_farm_sampling_and_problem_option_to_its_generate_runs(tmp_path):
+    import dataclasses
+
+    from generators.options import EngineOptions, FarmOptions, ProblemOptions, ShardOptions, project
+
+    groups = (EngineOptions, FarmOptions, ProblemOptions, ShardOptions)
+    values = {f.name: _changed(f) for g in groups for f in dataclasses.fields(g)}
+    values.update(templates=tmp_path, dtype="float32", temperature=0.3, top_p=0.5, max_tokens=99, seed=7, limit=3)
+    config = evaluation.EvaluateConfig(model="org/teacher", out=tmp_path / "e", benchmarks=["math500", "aime24"],
+                                       k=["aime24=16"], **values)
+    runs = evaluation.generate_configs(config)
+    assert set(runs) == {"math500", "aime24"}
+    for name, gen in runs.items():
+        for field_name, value in values.items():
+            assert getattr(gen, field_name) == value, (name, field_name)
+        assert gen.teacher == "org/teacher" and gen.out == tmp_path / "e" / "samples" / name
+        assert gen.samples == (16 if name == "aime24" else 4)
+        # and what the backends are built from (generators/run.py, make_backend)
+        assert project(gen, EngineOptions).llm_kwargs()["kv_cache_dtype"] == "fp8"
+        assert project(gen, FarmOptions) == FarmOptions(**{f.name: values[f.name]
+                                                          for f in dataclasses.fields(FarmOptions)})

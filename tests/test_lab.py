@@ -68,23 +68,18 @@ def test_shipped_problem_sets_are_the_generator_s_and_only_planted_copies_leak(t
 
 
 def test_the_verbs_default_to_the_lab_and_chain():
-    from factory.core.cli import parse_config
-    from factory.evaluate import EvaluateConfig
-    from factory.publish import PublishConfig
-    from factory.train_student import TrainStudentConfig
-    from filters.chain import FilterRunConfig
-    from generators.config import GenerateConfig
+    from factory import evaluate, filter, generate, publish, train_student
 
-    g, f, t, e = (parse_config(c, [], prog="verb", doc="")
-                  for c in (GenerateConfig, FilterRunConfig, TrainStudentConfig, EvaluateConfig))
-    p = parse_config(PublishConfig, ["--dry-run"], prog="verb", doc="")
+    g, f, t, e = (verb.parse([]) for verb in (generate, filter, train_student, evaluate))
+    p = publish.parse(["--dry-run"])
     assert (g.teacher, g.problems) == (str(lab.TEACHER), str(lab.PROBLEMS))
+    assert g.tokenizer == str(lab.TEACHER_TOKENIZER) and e.tokenizer is None  # the student has its own
     assert (lab.TEACHER / "model.safetensors").is_file() and lab.PROBLEMS.is_file()
     assert Path(f.input) == g.out and Path(t.data) == f.out and t.size == "tiny"
     assert Path(e.model) == t.out / "model" and e.benchmarks == ["lab"] and e.out is not None
     assert p.data == f.out and p.stage == lab.STAGE
     with pytest.raises(InputError, match="--repo-id USER/NAME is required"):  # uploading needs a real repo
-        parse_config(PublishConfig, [], prog="verb", doc="")
+        publish.parse([])
 
 
 def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):

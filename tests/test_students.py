@@ -117,7 +117,9 @@ def _tiny_with(size: str, **changes):
 
     from factory.lab import STUDENT_BASE
 
-    return dataclasses.replace(recipes.load(size), model=str(STUDENT_BASE), context={}, **changes)
+    recipe = recipes.load(size)
+    return dataclasses.replace(recipe, model=str(STUDENT_BASE), context={} if size != "tiny" else recipe.context,
+                               **changes)
 
 
 def test_recipe_precision_lands_every_update(tmp_path):
@@ -192,7 +194,7 @@ def test_labels_are_minus_100_on_every_prompt_token(packing, tmp_path):
     from students.data import load_rows, to_conversations
     from students.sft import build_trainer
 
-    r = recipes.load("tiny")
+    r = _tiny_with("tiny")
     conversations, _ = to_conversations(load_rows(str(accepted_traces(tmp_path / "acc"))))
     trainer = build_trainer(r, conversations, tmp_path / "o", packing=packing)
     tok = trainer.processing_class
@@ -334,3 +336,35 @@ def test_a_package_that_is_installed_but_does_not_import_is_reported(tmp_path, m
     ok, error = _imports("half_installed")
     assert not ok and "ModuleNotFoundError" in error and "triton_that_is_not_there" in error
     assert _imports("json") == (True, "") and _imports("no_such_package_anywhere") == (False, "")
+
+
+def test_set_overrides_recipe_fields_from_the_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = recipes.load("7b", ["sft.learning_rate=1e-5", "attention=sdpa", "hardware.gpus_per_node=4",
+                            "sft.lr_scheduler_kwargs={min_lr_rate: 0.2}"])
+    assert r.sft["learning_rate"] == 1e-5 and isinstance(r.sft["learning_rate"], float)
+    assert r.attention == "sdpa" and r.hardware.gpus_per_node == 4 and r.sft["lr_scheduler_kwargs"] == {"min_lr_rate": 0.2}
+    assert r.sft["max_length"] == recipes.load("7b").sft["max_length"]  # the rest of the file stays
+    r.validate()
+    data = accepted_traces(tmp_path / "acc")
+    assert train_student.main(["--size", "7b", "--data", str(data), "--dry-run", "--set", "sft.max_length=4096",
+                               "hardware.gpus_per_node=2"]) == 0
+    out = capsys.readouterr().out
+    assert "max_length: 4096" in out and "plan: 2 GPU(s)" in out and "exceed max_length 4096" in out
+    assert "--set sft.max_length=4096 hardware.gpus_per_node=2 --no-launch" in out  # the cluster runs the same
+    for bad, message in [("foo.bar=1", "'foo' has no fields"), ("learning_rate", "expected FIELD=VALUE"),
+                         ("sft.no_such_field=1", "with --set sft.no_such_field=1: sft:"),
+                         ("attention=fast", "attention must be one of")]:
+        assert train_student.main(["--size", "7b", "--data", str(data), "--dry-run", "--set", bad]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_multi_gpu_relaunch_runs_accelerate_with_arguments_not_a_shell_string(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_student, "_gpus", lambda: 2)
+    monkeypatch.setattr("subprocess.call", lambda args, **kw: calls.append((args, kw)) or 0)
+    data = accepted_traces(tmp_path / "acc dir")  # a space: a shell string would split it
+    assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    (args, kw), = calls
+    assert "shell" not in kw and args[1:3] == ["-m", "accelerate.commands.launch"]
+    assert args[args.index("--num_processes") + 1] == "2" and str(data) in args and args[-1] == "--no-launch"

@@ -8,12 +8,14 @@
 
 from pathlib import Path
 
+from factory.core.layout import BENCHMARKS_DIR
+
 LAB_DATA = Path(__file__).resolve().parent.parent / "data" / "lab"
 TEACHER = LAB_DATA / "teacher"
 TEACHER_TOKENIZER = TEACHER / "tokenizer"      # the tokenizer it was trained with (factory/lab/train.py)
 STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
-HELD_OUT = Path(__file__).resolve().parent.parent / "data" / "benchmarks" / "lab.jsonl"  # evaluation
+HELD_OUT = BENCHMARKS_DIR / "lab.jsonl"          # evaluation: the `lab` benchmark
 
 # Where the verbs' embedded defaults put and find things, relative to the
 # working directory: each verb with no arguments chains on the previous one.
@@ -31,3 +33,19 @@ def student_out(size: str) -> Path:
 DEFAULT_STUDENT_MODEL = student_out("tiny") / "model"
 EVAL_OUT = RUN / "eval-student-tiny"
 
+
+
+def tokenizer_for(model: str) -> str | None:
+    """The bundled teacher is served with the tokenizer it was trained with, which lives in
+    its tokenizer/ folder (factory/lab/train.py, _save); any other model uses its own."""
+    return str(TEACHER_TOKENIZER) if Path(model).resolve() == TEACHER.resolve() else None
+
+
+# The verbs' defaults when run with no arguments: each chains on the previous one.
+GENERATE_DEFAULTS = {"problems": str(PROBLEMS), "teacher": str(TEACHER), "out": GENERATE_OUT}
+FILTER_DEFAULTS = {"input": str(GENERATE_OUT), "out": FILTER_OUT}
+
+
+def student_model(model: str) -> str:
+    """A recipe's `model: tiny` is the bundled student base; any other name stays as is."""
+    return str(STUDENT_BASE) if model == "tiny" else model

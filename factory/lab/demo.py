@@ -19,86 +19,124 @@ reused.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
+from factory.core import layout
+from generators.options import EngineOptions, FarmOptions
+
+
+@dataclass(kw_only=True)
+class DemoConfig(EngineOptions, FarmOptions):
+    """The demo's own settings; the teacher's engine and farm options are generate's (generators/options.py)."""
+
+    run: Path = field(default=lab.RUN, metadata={"help": "where everything goes"})
+    teacher: str = field(default=str(lab.TEACHER), metadata={
+        "help": "teacher model (default: the bundled one); e.g. deepseek-ai/DeepSeek-R1 on GPUs"})
+    n_problems: int = field(default=600, metadata={"flag": "--problems", "help": "bundled problems to sample (of 1,200)"})
+    samples: int = field(default=4, metadata={"help": "teacher samples per problem"})
+    # A 3M-parameter teacher is far sharper than R1: at 0.6 it almost never takes
+    # the flawed branches it learned (measured: no loop, drift or code in 2,400
+    # traces), so the demo samples it hot, where its failures show. Evaluation
+    # keeps the R1 protocol (0.6).
+    temperature: float = field(default=1.0, metadata={"help": "teacher sampling temperature"})
+    eval_problems: int | None = field(default=None, metadata={"help": "held-out problems (default: all 300)"})
+    eval_samples: int = field(default=4, metadata={"help": "k: samples per held-out problem"})
+    student_steps: int | None = field(default=None, metadata={"help": "optimizer steps per student (default: the tiny recipe's)"})
+
+    def check(self):
+        self.run = Path(self.run)
 
 
 def _step(n: int, title: str, started: float) -> None:
     print(f"\n[{n}/7] {title}  (demo time {time.monotonic() - started:.0f}s)", flush=True)
 
 
-def run(args) -> dict:
-    from factory import publish
-    from factory.core.charts import funnel_and_scores_chart
-    from factory.evaluate import EvaluateConfig, evaluate
-    from factory.evaluation import markdown
-    from factory.core.shards import atomic_write_json
-    from filters.chain import FilterRunConfig
-    from filters.chain import run as run_filters
+def _teacher(config: DemoConfig, started: float) -> dict:
+    """Steps 1-2: sample the teacher, then score it on the held-out problems on the same engine."""
+    from factory.evaluation import EvaluateConfig, evaluate
     from generators.config import GenerateConfig
+    from generators.options import project
     from generators.run import main as generate
     from generators.run import make_backend
-    from students import recipe as recipes
-    from students.sft import train
 
-    started = time.monotonic()
-    run_dir = args.run
-    gen_out, filter_out = run_dir / "generate", run_dir / "filter"
-
-    def eval_config(model, name):
-        return EvaluateConfig(model=str(model), out=run_dir / f"eval-{name}", benchmarks=["lab"],
-                              samples=args.eval_samples, limit=args.eval_problems)
-
-    _step(1, f"generate: teacher {args.teacher}, {args.problems or 'all'} bundled problems "
-             f"× {args.samples} samples, temperature {args.temperature}, top-p 0.95", started)
-    gen = GenerateConfig(out=gen_out, samples=args.samples, limit=args.problems, teacher=args.teacher,
-                         tensor_parallel_size=args.tensor_parallel_size, temperature=args.temperature)
+    _step(1, f"generate: teacher {config.teacher}, {config.n_problems or 'all'} bundled problems "
+             f"× {config.samples} samples, temperature {config.temperature}, top-p 0.95", started)
+    gen = project(config, GenerateConfig, problems=str(lab.PROBLEMS), out=config.run / "generate",
+                  limit=config.n_problems, tokenizer=lab.tokenizer_for(config.teacher))
     backend = make_backend(gen)
     try:
         print(generate(gen, backend=backend).table())
-        _step(2, f"teacher on the held-out lab benchmark ({args.eval_samples} samples per problem)", started)
-        teacher_scores = evaluate(eval_config(args.teacher, "teacher"), backend=backend)
+        _step(2, f"teacher on the held-out lab benchmark ({config.eval_samples} samples per problem)", started)
+        return evaluate(project(config, EvaluateConfig, model=config.teacher, out=config.run / "eval-teacher",
+                                benchmarks=["lab"], samples=config.eval_samples, limit=config.eval_problems,
+                                temperature=0.6, tokenizer=gen.tokenizer), backend=backend)
     finally:
         backend.close()
 
-    _step(3, "filter: rejection sampling", started)
-    funnel = run_filters(FilterRunConfig(input=str(gen_out), out=filter_out, overwrite=True))
-    print(funnel.table())
 
+def _filter_and_stage(config: DemoConfig, started: float) -> None:
+    """Steps 3-4: rejection sampling, then the accepted traces staged as a Hub repo (dry run)."""
+    from factory.hub.publishing import PublishConfig, publish_dataset
+    from filters.chain import FilterRunConfig
+    from filters.chain import run as run_filters
+
+    _step(3, "filter: rejection sampling", started)
+    print(run_filters(FilterRunConfig(input=str(config.run / "generate"), out=config.run / "filter",
+                                      overwrite=True)).table())
     _step(4, "publish --dry-run: stage the Hub dataset", started)
-    if publish.main(["--data", str(filter_out), "--dry-run", "--stage", str(run_dir / "hub")]) != 0:
-        raise SystemExit("staging failed")
+    staged = publish_dataset(PublishConfig(data=config.run / "filter", repo_id=lab.PLACEHOLDER_REPO, dry_run=True,
+                                           stage=config.run / "hub"))
+    print(f"staged {staged.stage}: {staged.rows:,} accepted rows; load_dataset round-trip ok; card ok")
+
+
+def _students(config: DemoConfig, started: float) -> dict:
+    """Step 5: the tiny student distilled twice with equal compute, on filtered and on all traces."""
+    from students import recipe as recipes
+    from students.sft import train
 
     recipe = recipes.load("tiny")
+    recipe.model = lab.student_model(recipe.model)
     students = {}
-    for i, (name, data) in enumerate((("filtered", filter_out), ("unfiltered", gen_out))):
+    for i, (name, data) in enumerate((("filtered", config.run / "filter"), ("unfiltered", config.run / "generate"))):
         _step(5, f"student {i + 1}/2: tiny recipe on the {name} traces ({data}), "
-                 f"{args.student_steps or recipe.sft.get('max_steps')} steps", started)
-        out = run_dir / ("student-tiny" if name == "filtered" else "student-tiny-unfiltered")
-        result = train(recipe, str(data), out, max_steps=args.student_steps)
+                 f"{config.student_steps or recipe.sft.get('max_steps')} steps", started)
+        out = config.run / ("student-tiny" if name == "filtered" else "student-tiny-unfiltered")
+        result = train(recipe, str(data), out, max_steps=config.student_steps)
         students[name] = {"model": str(result.model_dir), "rows": result.used, "steps": result.steps}
+    return students
 
-    scored = {"teacher": teacher_scores}
+
+def run(config: DemoConfig) -> dict:
+    from factory.core.charts import funnel_and_scores_chart
+    from factory.core.shards import atomic_write_json
+    from factory.evaluation import EvaluateConfig, evaluate, markdown
+
+    started = time.monotonic()
+    scored = {"teacher": _teacher(config, started)}
+    _filter_and_stage(config, started)
+    students = _students(config, started)
     for name, s in students.items():
         _step(6, f"evaluate the student distilled on {name} traces", started)
-        scored[f"student ({name})"] = evaluate(eval_config(s["model"], f"student-{name}"))
+        scored[f"student ({name})"] = evaluate(EvaluateConfig(
+            model=s["model"], out=config.run / f"eval-student-{name}", benchmarks=["lab"],
+            samples=config.eval_samples, limit=config.eval_problems))
 
     _step(7, "summary", started)
-    summary = _summary(json.loads((filter_out / "stats.json").read_text()), scored, students,
+    summary = _summary(json.loads((config.run / "filter" / layout.STATS).read_text()), scored, students,
                        time.monotonic() - started)
-    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_json(config.run / "summary.json", summary)
     rows = [{"label": label.replace(" (", "\n("), **r["benchmarks"]["lab"]} for label, r in scored.items()]
-    funnel_and_scores_chart(run_dir / "summary.png", summary["funnel"]["input"], summary["funnel"]["stages"], rows,
-                            "R1 distillation in miniature: rejection sampling, then SFT of a 4x smaller student")
+    funnel_and_scores_chart(config.run / "summary.png", summary["funnel"]["input"], summary["funnel"]["stages"],
+                            rows, "R1 distillation in miniature: rejection sampling, then SFT of a 4x smaller student")
     print(markdown(list(scored.values())))
     print(summary_table(summary))
-    print(f"\nwrote {run_dir / 'summary.json'} and {run_dir / 'summary.png'}; "
+    print(f"\nwrote {config.run / 'summary.json'} and {config.run / 'summary.png'}; "
           f"demo finished in {summary['seconds']:.0f}s")
     return summary
 
@@ -158,26 +196,11 @@ def summary_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m factory.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=lab.RUN, help="where everything goes (default runs/lab)")
-    parser.add_argument("--teacher", default=str(lab.TEACHER),
-                        help="teacher model (default: the bundled one); e.g. deepseek-ai/DeepSeek-R1 on GPUs")
-    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallel size")
-    parser.add_argument("--problems", type=int, default=600, help="bundled problems to sample (default 600 of 1,200)")
-    parser.add_argument("--samples", type=int, default=4, help="teacher samples per problem")
-    # A 3M-parameter teacher is far sharper than R1: at 0.6 it almost never takes
-    # the flawed branches it learned (measured: no loop, drift or code in 2,400
-    # traces), so the demo samples it hot, where its failures show. Evaluation
-    # keeps the R1 protocol (0.6).
-    parser.add_argument("--temperature", type=float, default=1.0, help="teacher sampling temperature")
-    parser.add_argument("--eval-problems", type=int, default=None, help="held-out problems (default: all 300)")
-    parser.add_argument("--eval-samples", type=int, default=4, help="k: samples per held-out problem")
-    parser.add_argument("--student-steps", type=int, default=None,
-                        help="optimizer steps per student (default: the tiny recipe's)")
-    args = parser.parse_args(argv)
+    from factory.core.cli import parse_config
+
+    config = parse_config(DemoConfig, argv, prog="python -m factory.demo", doc=__doc__)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the demo's own output first
-    run(args)
+    run(config)
     return 0
 
 

@@ -1,0 +1,71 @@
+"""The publish stage: stage a Hub dataset repo from a filter run, check it, upload it.
+
+`publish_dataset(config)` is the library entry point (`factory.publish` is its door):
+it stages data/*.parquet and the card, checks that `datasets.load_dataset` returns
+exactly the accepted rows and that the card's metadata is valid, and uploads unless
+`dry_run`. The token comes from HF_TOKEN or the stored login and is never printed or
+written anywhere.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(kw_only=True)
+class PublishConfig:
+    data: Path = field(metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json)"})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub dataset repo, USER/NAME (required unless --dry-run)"})
+    private: bool = field(default=False, metadata={"help": "create the repo as private"})
+    revision: str = field(default="main", metadata={"help": "branch to publish to (created if missing)"})
+    dry_run: bool = field(default=False, metadata={"help": "stage and check only; upload nothing"})
+    stage: Path | None = field(default=None, metadata={"help": "staging folder (default: a temporary one)"})
+    with_rejected: bool = field(default=False, metadata={"help": "also publish the rejected rows as a 'rejected' config"})
+    pretty_name: str | None = field(default=None, metadata={"help": "dataset title (default: the repo name)"})
+    license: str = field(default="other", metadata={"help": "licence id for the card (teacher outputs follow the teacher's terms)"})
+    language: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "languages for the card"})
+    force: bool = field(default=False, metadata={"help": "publish even if the repo holds data with another schema"})
+
+    def __post_init__(self):
+        self.data = Path(self.data)
+        if self.repo_id is None and not self.dry_run:
+            raise ValueError("--repo-id USER/NAME is required to upload (or stage only with --dry-run)")
+        if self.stage is not None:
+            self.stage = Path(self.stage)
+        if self.repo_id is not None:
+            parts = self.repo_id.split("/")
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"--repo-id {self.repo_id!r}: expected USER/NAME")
+
+
+@dataclass
+class Published:
+    stage: Path
+    rows: int                   # accepted rows, read back through datasets.load_dataset
+    files: int
+    configs: dict               # config name → rows
+    url: str | None = None      # None on a dry run
+
+
+def publish_dataset(config: PublishConfig) -> Published:
+    from factory.hub.card import render
+    from factory.hub.checks import check_card, check_round_trip
+    from factory.hub.stage import stage
+
+    repo_id = config.repo_id or f"dry-run/{config.data.resolve().name}"  # names the staged card only
+    stage_dir = config.stage or Path(tempfile.mkdtemp(prefix="factory-publish-")) / "repo"
+    staged = stage(config.data, stage_dir, with_rejected=config.with_rejected)
+    card = render(staged, repo_id=repo_id, pretty_name=config.pretty_name or repo_id.split("/")[1],
+                  license=config.license, language=config.language)
+    (stage_dir / "README.md").write_text(card, encoding="utf-8")
+    check_card(stage_dir)
+    rows = check_round_trip(staged, config.data)
+    result = Published(stage_dir, rows, sum(len(v) for v in staged.configs.values()), dict(staged.rows))
+    if not config.dry_run:
+        from factory.hub.upload import publish
+
+        result.url = publish(stage_dir, repo_id, private=config.private, revision=config.revision,
+                             force=config.force)
+    return result
