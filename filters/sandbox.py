@@ -122,8 +122,17 @@ def _limiter(limits: Limits):
     return limit
 
 
-def _execute(cmd: list[str], work: str, stdin: str, limits: Limits, uid: int):
-    """(return code, timed out, seconds, stdout bytes up to the cap + 1, stderr's last 4 KB).
+@dataclass
+class _Ran:
+    rc: int | None
+    timed_out: bool
+    seconds: float
+    out: bytes        # stdout, up to the output cap + 1 byte (so an overflow shows)
+    err: bytes        # the last 4 KB of stderr
+
+
+def _execute(cmd: list[str], work: str, stdin: str, limits: Limits, uid: int) -> _Ran:
+    """Run `cmd` under `limits` with `stdin`; what came out.
 
     stdin/stdout/stderr are files outside the sandbox folder: output is bounded by
     RLIMIT_FSIZE (the kernel stops a stdout flood at once), and nothing the program
@@ -153,7 +162,7 @@ def _execute(cmd: list[str], work: str, stdin: str, limits: Limits, uid: int):
         with open(paths["stderr"], "rb") as f:
             f.seek(max(0, os.path.getsize(paths["stderr"]) - 4096))
             err = f.read()
-        return proc.returncode, timed_out, seconds, out, err
+        return _Ran(proc.returncode, timed_out, seconds, out, err)
     finally:
         shutil.rmtree(io_dir, ignore_errors=True)
 
@@ -181,10 +190,11 @@ def run_program(code: str, stdin: str = "", limits: Limits = Limits(), slot: int
         with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as f:
             f.write(code)
         os.chmod(os.path.join(work, "main.py"), 0o644)
-        rc, timed_out, seconds, out, err = _execute(_command(uid, work), work, stdin, limits, uid)
+        ran = _execute(_command(uid, work), work, stdin, limits, uid)
         cap = limits.output_kb * 1024
-        stdout, stderr = out[:cap].decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        return Result("timeout" if timed_out else _status(rc, out, cap, stderr), stdout, stderr, rc, seconds)
+        stdout, stderr = ran.out[:cap].decode("utf-8", "replace"), ran.err.decode("utf-8", "replace")
+        status = "timeout" if ran.timed_out else _status(ran.rc, ran.out, cap, stderr)
+        return Result(status, stdout, stderr, ran.rc, ran.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
