@@ -21,6 +21,7 @@ from typing import Iterator
 
 from factory.core import manifest as manifest_io
 from factory.core.errors import InputError
+from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
 from factory.core.shards import ShardWriter, read_columns, shard_paths
 from generators.config import GenerateConfig
@@ -162,7 +163,8 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
                              subset=config.subset)
     templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
     tokenizer = load_tokenizer(config.tokenizer or config.teacher)
-    identity = {**config.identity(),
+    teacher_name = public_name(config.teacher)
+    identity = {**config.identity(), "teacher": teacher_name,
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
     out = config.out
@@ -215,6 +217,7 @@ class _Run:
                  templates: dict[str, PromptTemplate], tokenizer):
         self.config, self.backend, self.problems = config, backend, problems
         self.templates, self.tokenizer = templates, tokenizer
+        self.teacher_name = public_name(config.teacher)   # rows name a local teacher without its path
         self.out = config.out
         self.traces_dir = self.out / TRACES_DIR
         # (problem_id, sample) → (problem row, user prompt) for requests handed
@@ -232,7 +235,7 @@ class _Run:
             status="running", identity=identity, config=_config_record(config), backend=self.backend.describe(),
             templates={d: {"path": t.path, "sha256": t.sha256, "text": t.text} for d, t in self.templates.items()},
             versions=manifest_io.package_versions(),
-            problems={"source": config.problems, "count": len(problems), "samples": config.samples,
+            problems={"source": public_name(config.problems), "count": len(problems), "samples": config.samples,
                       "expected_pairs": self.expected})
         self.invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": self.already}
         self.manifest["runs"].append(self.invocation)
@@ -283,7 +286,7 @@ class _Run:
         problem, user = self.context.pop(c.request.key)
         return make_row(problem, user, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
                         prompt_tokens=len(c.request.prompt_token_ids),
-                        completion_tokens=c.completion_tokens, teacher=self.config.teacher,
+                        completion_tokens=c.completion_tokens, teacher=self.teacher_name,
                         temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
                         seed=c.request.seed)
 

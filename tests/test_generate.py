@@ -44,7 +44,7 @@ def test_run_writes_one_row_per_pair_with_the_documented_schema(tiny_model, engi
         assert (r["temperature"], r["top_p"], r["max_tokens"]) == (0.6, 0.95, 24)
         assert 0 < r["completion_tokens"] <= 24 and r["prompt_tokens"] > 10
         assert r["finish_reason"] in {"stop", "length"}
-        assert r["source"] == "unit" and r["level"] == 3 and r["teacher"] == str(tiny_model)
+        assert r["source"] == "unit" and r["level"] == 3 and r["teacher"].startswith(f"{tiny_model.name}@")
     assert sum(r["completion_tokens"] for r in rows) == summary.completion_tokens
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["rows"] == 15
@@ -83,6 +83,20 @@ def test_rerun_extends_and_never_duplicates(tiny_model, engine_backend, tmp_path
     assert len(keys) == len(set(keys)) == 18
     runs = json.loads((out / "manifest.json").read_text())["runs"]
     assert [r["generated"] for r in runs] == [6, 0, 12]
+
+
+def test_a_moved_run_folder_and_teacher_still_resume(tiny_model, engine_backend, tmp_path):
+    """The run identity names a local teacher by folder name and content, not by its path."""
+    import shutil
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(3))
+    assert run(_config(tiny_model, problems, tmp_path / "a" / "run"), backend=engine_backend).generated == 6
+    shutil.move(tmp_path / "a" / "run", tmp_path / "b")
+    teacher = shutil.copytree(tiny_model, tmp_path / "elsewhere" / tiny_model.name)
+    again = run(_config(teacher, problems, tmp_path / "b"), backend=engine_backend)
+    assert again.generated == 0 and again.already_done == 6
+    identity = json.loads((tmp_path / "b" / "manifest.json").read_text())["identity"]
+    assert identity["teacher"].startswith(f"{tiny_model.name}@") and str(tmp_path) not in identity["teacher"]
 
 
 def test_rerun_with_other_sampling_settings_is_refused_and_touches_nothing(tiny_model, engine_backend, tmp_path):

@@ -223,7 +223,14 @@ def test_card_tells_how_the_traces_were_made(tiny_model, engine_backend, tmp_pat
     assert publish.main(["--data", str(tmp_path / "f"), "--repo-id", "me/tiny", "--dry-run",
                          "--stage", str(stage_dir)]) == 0
     text = (stage_dir / "README.md").read_text()
-    assert f"| teacher | `{tiny_model}` |" in text and "| temperature | 0.6 |" in text
+    from factory.core.naming import fingerprint
+
+    # A local teacher is named by its folder and a content hash, never by the user's paths.
+    assert f"| teacher | `{tiny_model.name}@{fingerprint(tiny_model)}` |" in text and "| temperature | 0.6 |" in text
+    assert f"| problems | `p.jsonl@{fingerprint(problems)}` |" in text
+    for staged_file in stage_dir.rglob("*"):
+        if staged_file.is_file() and staged_file.suffix in (".md", ".json", ".parquet"):
+            assert str(tmp_path).encode() not in staged_file.read_bytes(), staged_file
     assert "| samples per problem | 2 |" in text and "| max new tokens | 32 |" in text
     assert "Please reason step by step, and put your final answer within \\boxed{}." in text
     assert "**Not done**: the decontamination filter was not in this run's filter config." in text

@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from factory.core.charts import funnel_chart, length_histogram, pass_rate_chart
+from factory.core.naming import public_name
 from factory.hub.stage import Staged
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -46,9 +47,9 @@ def _table(header: list[str], rows: list[list]) -> str:
 def _sampling(staged: Staged) -> dict:
     m = staged.manifest or {}
     ident, cfg = m.get("identity", {}), m.get("config", {})
-    return {"teacher": ident.get("teacher"), "temperature": ident.get("temperature"), "top_p": ident.get("top_p"),
+    return {"teacher": public_name(ident.get("teacher")), "temperature": ident.get("temperature"), "top_p": ident.get("top_p"),
             "max_tokens": ident.get("max_tokens"), "seed": ident.get("seed"), "samples": cfg.get("samples"),
-            "problems": (m.get("problems") or {}).get("source"),
+            "problems": public_name((m.get("problems") or {}).get("source")),
             "templates": {d: t.get("text") for d, t in (m.get("templates") or {}).items()},
             "versions": m.get("versions", {})}
 
@@ -95,7 +96,7 @@ def _provenance_section(staged: Staged) -> list[str]:
     out = ["## How the traces were made", ""]
     if not staged.manifest:
         return out + ["The generation manifest was not found beside the filter input "
-                      f"(`{staged.stats.get('input')}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` "
+                      f"(`{public_name(staged.stats.get('input'))}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` "
                       "and `seed` columns for how each trace was sampled.", ""]
     s = _sampling(staged)
     out += [_table(["setting", "value"], [

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from factory.core import layout
 from factory.core.errors import InputError
+from factory.core.naming import public_name
 from factory.core.shards import ShardWriter, atomic_write_json, shard_paths
 
 DROP = ("reject_reason", "reject_filter", "reject_detail")  # meaningless on accepted rows
@@ -155,7 +156,7 @@ def _write_records(out: Path, folder: Path, out_schema, configs: dict, rows: dic
     atomic_write_json(out / "factory_schema.json", {"format": "r1-factory.dataset/1", "schema": schema_text})
     atomic_write_json(out / "factory_publish.json", {
         "format": "r1-factory.dataset/1", "schema": schema_text,
-        "configs": configs, "rows": rows, "source": str(folder)})
+        "configs": configs, "rows": rows, "source": public_name(folder)})  # no local path on the Hub
 
 
 def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: int = 500,
