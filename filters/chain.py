@@ -377,7 +377,7 @@ class _Run:
         import pyarrow as pa
         from pebble import ProcessPool
 
-        cfg, fconfig, source = self.cfg, self.fconfig, self.source
+        fconfig, source = self.fconfig, self.source
         shutil.rmtree(self.partial, ignore_errors=True)
         correctness = fconfig.filters.get("correctness")
         wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
