@@ -163,8 +163,7 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
                              subset=config.subset)
     templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
     tokenizer = load_tokenizer(config.tokenizer or config.teacher)
-    teacher_name = public_name(config.teacher)
-    identity = {**config.identity(), "teacher": teacher_name,
+    identity = {**config.identity(), "teacher": public_name(config.teacher),
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
     out = config.out
@@ -217,7 +216,6 @@ class _Run:
                  templates: dict[str, PromptTemplate], tokenizer):
         self.config, self.backend, self.problems = config, backend, problems
         self.templates, self.tokenizer = templates, tokenizer
-        self.teacher_name = public_name(config.teacher)   # rows name a local teacher without its path
         self.out = config.out
         self.traces_dir = self.out / TRACES_DIR
         # (problem_id, sample) → (problem row, user prompt) for requests handed
@@ -226,6 +224,7 @@ class _Run:
 
     def start(self, identity: dict, old: dict | None) -> None:
         config, problems = self.config, self.problems
+        self.teacher_name = identity["teacher"]   # rows name a local teacher as the identity does, not by path
         self.done = done_keys(self.traces_dir)
         self.expected = len(problems) * config.samples
         self.wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
