@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from factory import lab
-from factory.core.cli import parse_config, run_cli
+from factory.core.cli import parse_config, quiet, run_cli
 
 
 def parse(argv: list[str]):
@@ -32,7 +32,6 @@ def parse(argv: list[str]):
     defaults = {"benchmarks": ["lab"], **({} if named else {"model": str(lab.DEFAULT_STUDENT_MODEL),
                                                             "out": lab.EVAL_OUT})}
     config = parse_config(EvaluateConfig, argv, prog="python -m factory.evaluate", doc=__doc__, defaults=defaults)
-    config.tokenizer = config.tokenizer or lab.tokenizer_for(config.model)
     return config
 
 
@@ -46,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.compare:
             print(markdown(load_results(config.compare)))
             return 0
+        quiet(config, config.out, "evaluate")
         results = evaluate(config)
         print(markdown([results]))
         print(f"\nwrote {config.out / 'results.json'} and {config.out / 'results.md'}")

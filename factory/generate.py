@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from factory import lab
-from factory.core.cli import parse_config, run_cli
+from factory.core.cli import parse_config, quiet, run_cli
 
 
 def parse(argv: list[str] | None):
@@ -28,13 +28,13 @@ def parse(argv: list[str] | None):
 
     config = parse_config(GenerateConfig, argv, prog="python -m factory.generate", doc=__doc__,
                           defaults=lab.GENERATE_DEFAULTS)
-    config.tokenizer = config.tokenizer or lab.tokenizer_for(config.teacher)
     return config
 
 
 def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
+        quiet(config, config.out, "generate")
         from generators.run import main as run
 
         summary = run(config)

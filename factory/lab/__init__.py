@@ -12,7 +12,6 @@ from factory.core.layout import BENCHMARKS_DIR
 
 LAB_DATA = Path(__file__).resolve().parent.parent / "data" / "lab"
 TEACHER = LAB_DATA / "teacher"
-TEACHER_TOKENIZER = TEACHER / "tokenizer"      # the tokenizer it was trained with (factory/lab/train.py)
 STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
 HELD_OUT = BENCHMARKS_DIR / "lab.jsonl"          # evaluation: the `lab` benchmark
@@ -33,12 +32,6 @@ def student_out(size: str) -> Path:
 DEFAULT_STUDENT_MODEL = student_out("tiny") / "model"
 EVAL_OUT = RUN / "eval-student-tiny"
 
-
-
-def tokenizer_for(model: str) -> str | None:
-    """The bundled teacher is served with the tokenizer it was trained with, which lives in
-    its tokenizer/ folder (factory/lab/train.py, _save); any other model uses its own."""
-    return str(TEACHER_TOKENIZER) if Path(model).resolve() == TEACHER.resolve() else None
 
 
 # The verbs' defaults when run with no arguments: each chains on the previous one.

@@ -3,8 +3,9 @@
     python -m factory.lab.train teacher        # → factory/data/lab/teacher
     python -m factory.lab.train student-base   # → factory/data/lab/student-base (needs the teacher's tokenizer)
 
-The teacher is a Qwen2 of about 3M parameters (4 layers, hidden 256, head_dim
-64 for vLLM's CPU attention kernel) with a byte-level BPE tokenizer whose
+The teacher is a Qwen2-shaped model of about 3M parameters (4 layers, hidden
+256, head_dim 64 for vLLM's CPU attention kernel), saved as a Llama with q/k/v
+biases (see `_new_model`), with a byte-level BPE tokenizer whose
 digits are single tokens (column arithmetic needs them). It learns the lab's
 problems (factory/lab/tasks.py) from an endless stream of traces written in
 the R1 format: the prompt exactly as `factory.generate` renders it, then
@@ -147,30 +148,30 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
     return history, round(time.monotonic() - start)
 
 
-def _new_model(tok, architecture: dict, seed: int):
+def _new_model(tok, architecture: dict, seed: int, *, family: str = "qwen2"):
+    """A fresh model. `family="llama"` (the teacher) is Qwen2's layout (q/k/v biases, RMSNorm,
+    SwiGLU, RoPE, tied embeddings) declared as a Llama with attention biases: transformers
+    loads the tokenizer of any `qwen2` folder as Qwen2Tokenizer, which swaps in Qwen2's own
+    pre-tokenizer (" 7" becomes two tokens), while a `llama` folder keeps the tokenizer as
+    built, so the teacher's folder serves itself (no side tokenizer for vLLM to trip on)."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(tok), bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
-                         torch_dtype="bfloat16", **architecture)
-    return Qwen2ForCausalLM(config)
+    common = dict(vocab_size=len(tok), bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
+                  torch_dtype="bfloat16", **architecture)
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(attention_bias=True, mlp_bias=False, rms_norm_eps=1e-6, **common))
+    return Qwen2ForCausalLM(Qwen2Config(**common))
 
 
-def _save(model, tok, out: Path, record: dict, *, tokenizer_folder: bool = False) -> None:
+def _save(model, tok, out: Path, record: dict) -> None:
     import torch
 
     model.generation_config.eos_token_id = tok.eos_token_id
     model.to(torch.bfloat16).save_pretrained(out)
     tok.save_pretrained(out)
-    if tokenizer_folder:
-        # transformers (and so vLLM) loads the tokenizer of any `qwen2` folder as
-        # Qwen2Tokenizer, which keeps the vocabulary but swaps in Qwen2's own
-        # pre-tokenizer (" 7" becomes two tokens). The teacher learned the
-        # tokenizer as built, so a copy without config.json is kept beside it;
-        # `factory.generate` hands it to vLLM for the lab teacher.
-        tok.save_pretrained(out / "tokenizer")
     (out / "TRAINING.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
@@ -200,7 +201,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(out)
     template = load_template("math")
-    model = _new_model(tok, ARCHITECTURE, seed)
+    model = _new_model(tok, ARCHITECTURE, seed, family="llama")
     params = sum(p.numel() for p in model.parameters())
     print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
     check, next_problem = _check_problems(seed), _unseen_problems("train")
@@ -213,7 +214,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
               "history": history}
-    _save(model, tok, out, record, tokenizer_folder=True)
+    _save(model, tok, out, record)
     return record
 
 
@@ -252,10 +253,12 @@ def train_student_base(out: Path, *, steps: int, batch: int, lr: float, seed: in
     arithmetic written as plain text. It has never seen a chat turn, a
     <think> block, a \\boxed answer, a word problem or a flawed trace; the
     distillation teaches those."""
-    from transformers import AutoTokenizer
+    from transformers import Qwen2Tokenizer
 
     out.mkdir(parents=True, exist_ok=True)
-    tok = AutoTokenizer.from_pretrained(TEACHER)
+    # The student is a Qwen2, so transformers and vLLM read its folder with Qwen2Tokenizer
+    # (the teacher's vocabulary, Qwen2's pre-tokenizer); it is pretrained the same way.
+    tok = Qwen2Tokenizer.from_pretrained(TEACHER)
     tok.eos_token = "<|endoftext|>"  # plain text ends with end-of-text, not end-of-turn
     model = _new_model(tok, STUDENT_ARCHITECTURE, seed)
     params = sum(p.numel() for p in model.parameters())
