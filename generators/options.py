@@ -84,7 +84,9 @@ class EngineOptions(Options):
     gpu_memory_utilization: float | None = field(default=None, metadata=_h("vLLM memory fraction (on CPU: of the NUMA node's RAM; default 0.3 there, 0.9 on GPU)"))
     max_num_seqs: int | None = field(default=None, metadata=_h("vLLM max sequences per step"))
     dtype: str = field(default="auto", metadata=_h("model dtype"))
-    enforce_eager: bool = field(default=False, metadata=_h("disable CUDA graphs / compilation"))
+    enforce_eager: bool | None = field(default=None, metadata=_h(
+        "disable CUDA graphs / torch.compile (default: eager on a CPU, where compiling costs more start-up "
+        "than it saves on all but long runs; compiled on a GPU)"))
     trust_remote_code: bool = field(default=False, metadata=_h("let vLLM run the model repository's own code"))
     engine_args: str | None = field(default=None, metadata=_h("extra vLLM engine arguments as a JSON object"))
     max_pending: int = field(default=4096, metadata=_h("requests queued inside the engine at once"))

@@ -21,14 +21,34 @@ def test_cpu_defaults_and_explicit_values_win(monkeypatch):
     kw = apply_platform_defaults({"max_model_len": 16_384})
     assert kw.pop("dtype_reason").startswith("auto: the model's own dtype (this CPU has native bf16: avx512_bf16")
     assert kw == {"max_model_len": 16_384, "dtype": "auto", "gpu_memory_utilization": 0.3,
-                  "enable_chunked_prefill": False, "max_num_batched_tokens": 16_384}
+                  "enable_chunked_prefill": False, "max_num_batched_tokens": 16_384,
+                  "enforce_eager": True, "distributed_executor_backend": "uni"}
     mine = apply_platform_defaults({"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True,
-                                    "dtype": "bfloat16"})
+                                    "dtype": "bfloat16", "enforce_eager": False,
+                                    "distributed_executor_backend": "mp"})
     assert mine == {"gpu_memory_utilization": 0.5, "enable_chunked_prefill": True, "dtype": "bfloat16",
-                    "dtype_reason": "--dtype bfloat16"}
+                    "dtype_reason": "--dtype bfloat16", "enforce_eager": False, "distributed_executor_backend": "mp"}
+    # several CPU workers (tensor parallel) need vLLM's worker processes
+    assert "distributed_executor_backend" not in apply_platform_defaults({"tensor_parallel_size": 2})
     monkeypatch.setattr("generators.engine.on_gpu", lambda: True)
-    assert apply_platform_defaults({}) == {"gpu_memory_utilization": 0.9, "dtype": "auto",
+    assert apply_platform_defaults({}) == {"gpu_memory_utilization": 0.9, "dtype": "auto", "enforce_eager": False,
                                            "dtype_reason": "auto: the model's own dtype (GPU)"}
+
+
+def test_one_process_engine_only_when_the_environment_leaves_it_to_us(monkeypatch):
+    import os
+
+    from generators.engine import _engine_process
+
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
+    with _engine_process({"distributed_executor_backend": "uni"}):
+        assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ  # scoped to the engine's start
+    with _engine_process({"distributed_executor_backend": "mp"}):
+        assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    with _engine_process({"distributed_executor_backend": "uni"}):
+        assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"  # the user's setting wins
 
 
 def test_dtype_auto_runs_float32_on_a_cpu_without_native_bf16(monkeypatch):

@@ -184,3 +184,25 @@ def test_code_problems_use_the_code_template_and_carry_their_tests(tiny_model, e
     from filters.code import parse_tests
 
     assert parse_tests(rows["c1"]["tests"]) == tests and parse_tests(rows["c2"]["tests"]) == tests
+
+
+def test_the_cpu_engine_runs_in_this_process_and_gives_the_cores_back(engine_backend):
+    """On a CPU the engine core and its model run here (no engine or worker processes to
+    start or to fight for cores), and vLLM's one-thread serving setting ends with the engine."""
+    import multiprocessing
+
+    import torch
+
+    from generators.engine import EngineBackend
+
+    assert type(engine_backend.llm.llm_engine.engine_core).__name__ == "InprocClient"
+    assert engine_backend.describe()["distributed_executor_backend"] == "uni"
+    assert not multiprocessing.active_children()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # what vLLM does when it starts
+    probe = EngineBackend.__new__(EngineBackend)
+    probe._threads = 2
+    probe.llm = type("L", (), {"llm_engine": type("E", (), {"engine_core": None})()})()
+    probe.close()
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(before)
