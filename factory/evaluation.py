@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.core.cli import LogOptions
 from factory.core.errors import InputError
 from factory.core import layout
 from factory.core.layout import BENCHMARKS_DIR
@@ -148,7 +149,7 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 @dataclass(kw_only=True)
-class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, ShardOptions):
+class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, ShardOptions, LogOptions):
     """Every option of a generate run (generators/options.py) reaches the sampling runs."""
 
     model: str = field(default="", metadata=_h("model to score: local path or Hub id (the farm's served name)"))

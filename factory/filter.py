@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from factory import lab
-from factory.core.cli import parse_config, run_cli
+from factory.core.cli import parse_config, quiet, run_cli
 
 
 def parse(argv: list[str] | None):
@@ -35,6 +35,7 @@ def parse(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
+        quiet(config, config.out, "filter", beside=True)
         from filters.chain import run
 
         report = run(config)

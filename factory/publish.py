@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from factory import lab
-from factory.core.cli import parse_config, run_cli
+from factory.core.cli import parse_config, quiet, run_cli
 
 
 def parse(argv: list[str]):
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         from factory.hub.publishing import publish_dataset
 
-        result = publish_dataset(parse(argv))
+        config = parse(argv)
+        if Path(config.data).is_dir():  # never the staged folder: that is what gets uploaded
+            quiet(config, config.data, "publish")
+        result = publish_dataset(config)
         print(f"staged {result.stage}: {result.rows:,} accepted rows in {result.files} file(s), configs "
               f"{', '.join(f'{k} ({v:,})' for k, v in result.configs.items())}; load_dataset round-trip ok; "
               "card ok")

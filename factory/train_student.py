@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.core.cli import parse_config, run_cli
+from factory.core.cli import parse_config, quiet, run_cli
 
 
 @dataclass
-class TrainStudentConfig:
+class TrainStudentConfig(LogOptions):
     size: str = field(default="tiny", metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny, or the path of a recipe YAML"})
     data: str = field(default=str(lab.FILTER_OUT), metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
     out: Path | None = field(default=None, metadata={"help": "output folder: checkpoints/ and the trained model/ (default: runs/lab/student-SIZE)"})
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"launching on {gpus} GPUs:\n{launch_command(recipe, one_node, argv)}")
             relaunch = launch_argv(recipe, one_node, argv)
             return subprocess.call([sys.executable, "-m", "accelerate.commands.launch", *relaunch[2:]])
+        quiet(config, config.out, "train_student")
         from students.sft import train
 
         result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.core import layout
+from factory.core.cli import LogOptions
 from factory.core.errors import InputError, RuntimeFailure
 from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
@@ -127,7 +128,7 @@ class _Batch:
 
 
 @dataclass(kw_only=True)
-class FilterRunConfig:
+class FilterRunConfig(LogOptions):
     input: str = field(metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
     out: Path = field(metadata={"help": "output folder: accepted/, rejected/, stats.json, problems.parquet, funnel.png"})
     config: Path | None = field(default=None, metadata={"help": "filters YAML (default: filters/default.yaml)"})

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory.core import logs
 from factory.core.errors import InputError
 from students.recipe import Recipe
 
@@ -130,8 +131,9 @@ def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None,
         print(f"note: {report.dropped_no_reasoning} of {report.rows} rows have no reasoning or no response "
               "and are not trained on")
     out.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(recipe, conversations, out, max_steps=max_steps, report_to=report_to,
-                            push_to_hub=push_to_hub)
+    with logs.captured():  # model load and dataset tokenisation bars; the training bar stays on screen
+        trainer = build_trainer(recipe, conversations, out, max_steps=max_steps, report_to=report_to,
+                                push_to_hub=push_to_hub)
     checkpoint_dir = out / "checkpoints"
     last = get_last_checkpoint(str(checkpoint_dir)) if resume and checkpoint_dir.is_dir() else None
     if last:

@@ -25,6 +25,27 @@ from factory.core.errors import EXIT_INPUT, EXIT_RUNTIME, InputError, RuntimeFai
 T = TypeVar("T")
 
 
+@dataclasses.dataclass(kw_only=True)
+class LogOptions:
+    """Where the libraries' own logs go (factory/core/logs.py)."""
+
+    verbose: bool = dataclasses.field(default=False, metadata={
+        "help": "show vLLM's, transformers' and TRL's own logs on screen (default: OUT/logs/VERB.log)"})
+
+
+def quiet(config: LogOptions, out, verb: str, *, beside: bool = False) -> None:
+    """Route the libraries' chatter to OUT/logs/VERB.log unless --verbose, and say where.
+    `beside`: OUT is swapped in whole at the end (the filter), so the log is OUT.log next to it."""
+    from pathlib import Path
+
+    from factory.core import logs
+
+    out = Path(out)
+    path = logs.route(out.with_name(out.name + ".log") if beside else out / "logs" / f"{verb}.log", config.verbose)
+    if path is not None:
+        print(f"library logs: {path} (--verbose shows them here)", file=sys.stderr, flush=True)
+
+
 def _base_type(tp: Any) -> Any:
     """`int | None` → int; `list[str]` stays a list marker."""
     origin = typing.get_origin(tp)

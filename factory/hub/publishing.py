@@ -13,9 +13,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.core.cli import LogOptions
+
 
 @dataclass(kw_only=True)
-class PublishConfig:
+class PublishConfig(LogOptions):
     data: Path = field(metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json)"})
     repo_id: str | None = field(default=None, metadata={"help": "Hub dataset repo, USER/NAME (required unless --dry-run)"})
     private: bool = field(default=False, metadata={"help": "create the repo as private"})

@@ -20,7 +20,6 @@ reused.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,11 +27,12 @@ from pathlib import Path
 
 from factory import lab
 from factory.core import layout
+from factory.core.cli import LogOptions
 from generators.options import EngineOptions, FarmOptions
 
 
 @dataclass(kw_only=True)
-class DemoConfig(EngineOptions, FarmOptions):
+class DemoConfig(EngineOptions, FarmOptions, LogOptions):
     """The demo's own settings; the teacher's engine and farm options are generate's (generators/options.py)."""
 
     run: Path = field(default=lab.RUN, metadata={"help": "where everything goes"})
@@ -68,7 +68,7 @@ def _teacher(config: DemoConfig, started: float) -> dict:
     _step(1, f"generate: teacher {config.teacher}, {config.n_problems or 'all'} bundled problems "
              f"× {config.samples} samples, temperature {config.temperature}, top-p 0.95", started)
     gen = project(config, GenerateConfig, problems=str(lab.PROBLEMS), out=config.run / "generate",
-                  limit=config.n_problems, tokenizer=lab.tokenizer_for(config.teacher))
+                  limit=config.n_problems)
     backend = make_backend(gen)
     try:
         print(generate(gen, backend=backend).table())
@@ -196,10 +196,10 @@ def summary_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from factory.core.cli import parse_config
+    from factory.core.cli import parse_config, quiet
 
     config = parse_config(DemoConfig, argv, prog="python -m factory.demo", doc=__doc__)
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # the demo's own output first
+    quiet(config, config.run, "demo")
     run(config)
     return 0
 

@@ -1,0 +1,107 @@
+"""Quiet runs: the libraries' chatter goes to a log file, the factory's own lines stay on screen.
+
+A verb calls `route(log_file, verbose)` once, after parsing. Unless `--verbose`:
+
+- every Python logger (vLLM's, transformers', TRL's, datasets', math-verify's) and
+  Python warnings go to `log_file` at INFO, and only ERROR and above also reach the
+  screen: a real problem is still seen, "non-default args" and per-weight notes are not;
+- `captured()` sends what libraries write straight to the terminal (tqdm bars while a
+  model loads, C++ kernel notes) to the same file, around the noisy phases only
+  (engine start and stop, model loading), so progress lines and tables are untouched.
+
+With `--verbose` nothing is rerouted: the libraries print as they always do. Library
+use (tests, notebooks) never calls `route`, so nothing is rerouted there either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+_LOG_FILE: Path | None = None
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def route(log_file: Path, verbose: bool = False) -> Path | None:
+    """Send library logging to `log_file` (and ERROR+ to stderr); returns the file, or None
+    when `verbose` leaves everything on screen."""
+    global _LOG_FILE
+    if verbose:
+        return None
+    log_file = Path(log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["VLLM_CONFIGURE_LOGGING"] = "0"       # vLLM's loggers propagate here instead
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_factory", False):
+            root.removeHandler(h)
+            h.close()
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter(_FORMAT))
+    # The screen handler keeps its own copy of stderr, so an error logged while
+    # `captured()` has file descriptor 2 on the log file still reaches the screen.
+    to_screen = logging.StreamHandler(os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8",
+                                                errors="replace", closefd=True))
+    to_screen.setLevel(logging.ERROR)
+    to_screen.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for h in (to_file, to_screen):
+        h._factory = True
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    _own_library_loggers()
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")
+    _LOG_FILE = log_file
+    return log_file
+
+
+def _own_library_loggers() -> None:
+    """Loggers that libraries gave their own screen handler (and no propagation) hand their
+    records to the root logger instead: vLLM when imported before `route`, transformers."""
+    for name in ("vllm", "transformers", "datasets", "trl", "huggingface_hub", "accelerate"):
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logger.propagate = True
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_default_handler()
+        hf_logging.enable_propagation()
+    except ImportError:
+        pass
+
+
+def log_file() -> Path | None:
+    """Where the chatter goes in this process; None when it is on screen."""
+    return _LOG_FILE
+
+
+@contextlib.contextmanager
+def captured():
+    """Around a noisy phase: file descriptors 1 and 2 write to the log file (a no-op when
+    nothing is routed). A failure inside is re-raised after the screen is back."""
+    if _LOG_FILE is None:
+        yield
+        return
+    _own_library_loggers()  # a library imported since `route` may have added its own handler
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(_LOG_FILE, "ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
