@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.core.cli import parse_config, quiet, run_cli
+from factory.core.cli import LogOptions, parse_config, quiet, run_cli
 
 
 @dataclass

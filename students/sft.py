@@ -120,6 +120,38 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
 
 
+def progress_callback():
+    """The factory's progress line for a training run (steps/s, tokens/s, ETA, last loss),
+    which replaces the trainer's bar and per-log dicts when the run is quiet (factory/core/logs.py)."""
+    from transformers import TrainerCallback
+
+    from factory.core.progress import Progress
+
+    class ProgressLine(TrainerCallback):
+        progress: Progress | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.progress = Progress(state.max_steps, unit="steps", initial=state.global_step)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(state.global_step - self.progress.done)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.progress is not None and logs:
+                if "num_tokens" in logs:
+                    self.progress.tokens = float(logs["num_tokens"])
+                if "loss" in logs:
+                    self.progress.note = f"loss {float(logs['loss']):.4f}"
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.close()
+
+    return ProgressLine()
+
+
 def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,
           report_to: str | None = None, push_to_hub: str | None = None) -> TrainResult:
     from transformers.trainer_utils import get_last_checkpoint
@@ -134,6 +166,12 @@ def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None,
     with logs.captured():  # model load and dataset tokenisation bars; the training bar stays on screen
         trainer = build_trainer(recipe, conversations, out, max_steps=max_steps, report_to=report_to,
                                 push_to_hub=push_to_hub)
+    if logs.log_file() is not None:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(progress_callback())
     checkpoint_dir = out / "checkpoints"
     last = get_last_checkpoint(str(checkpoint_dir)) if resume and checkpoint_dir.is_dir() else None
     if last:
