@@ -141,7 +141,7 @@ class EngineBackend:
             kw = dict(self.settings, **({"tokenizer": tokenizer} if tokenizer else {}))
             with _engine_process(self.settings), logs.captured():
                 llm = LLM(model=model, **kw)
-            print(f"teacher engine: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
+            print(f"engine for {os.path.basename(os.path.normpath(model))}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
                   f"{'eager' if self.settings['enforce_eager'] else 'compiled'}, "
                   f"{'one process' if self.settings.get('distributed_executor_backend') == 'uni' else 'worker processes'}",
                   file=sys.stderr, flush=True)
