@@ -186,6 +186,9 @@ def test_correctness(row, reason):
     ("\\frac{\\sqrt{5}}{3}", "\\frac{\\sqrt{6}}{3}"), ("x=3", "3"), ("[1,3)", "[1,3)"), ("2\\pi", "360^\\circ"),
     ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}"), ("\\sqrt{x^2}", "x"),
     ("\\frac{1}{x}", "x^{-1}"), ("10\\%", "0.1"), ("f(x)", "g(x)"),
+    ("x^2-1", "(x-1)(x+1)"), ("(a+b)^3", "a^3+3a^2b+3ab^2+b^3"), ("\\frac{x^2}{2}", "x^2/2"), ("0.5x", "x/2"),
+    ("2x", "2y"), ("x^2+1", "x^2 + 1 + 0i"), ("\\frac{x+1}{2}", "0.5x+0.5"), ("(x-2)(x+3)", "x^2+x-6"),
+    ("\\sqrt{2}x", "x\\sqrt{2}"), ("x^3", "x\\cdot x^2"),
 ])
 def test_the_numeric_shortcut_agrees_with_math_verify(reference, predicted):
     """Two expressions that differ at two points are wrong without simplification; on
@@ -197,6 +200,22 @@ def test_the_numeric_shortcut_agrees_with_math_verify(reference, predicted):
     gold, pred = _parse(f"${reference}$") or _parse(reference), _parse(f"\\boxed{{{predicted}}}")
     plain = "correct" if verify(gold, pred, timeout_seconds=None) else "wrong_answer"
     assert math_verify_equal(reference, predicted) == plain
+
+
+@pytest.mark.parametrize("reference, predicted, verdict", [
+    ("(x+15)^2", "x^2+30x+225", "correct"), ("(x+15)^2", "x^2+30x+226", "wrong_answer"),
+    ("(a+b)^2", "a^2+2ab+b^2", "correct"), ("\\frac{x^2-1}{2}", "\\frac{(x-1)(x+1)}{2}", "correct"),
+])
+def test_polynomial_answers_are_decided_exactly_without_math_verify(reference, predicted, verdict, monkeypatch):
+    import math_verify
+
+    def no_verify(*a, **k):
+        raise AssertionError("math-verify's verify was called")
+
+    monkeypatch.setattr(math_verify, "verify", no_verify)
+    from filters.answers import math_verify_equal
+
+    assert math_verify_equal(reference, predicted) == verdict
 
 
 def test_correctness_without_reference_modes():
