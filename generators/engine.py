@@ -111,11 +111,14 @@ def _engine_process(settings: dict[str, Any]):
         os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
 
 
-def _torch_threads() -> int | None:
+def _torch_threads() -> tuple[int, Any] | None:
+    """torch's thread count and its own `set_num_threads`: an in-process CPU engine replaces
+    that function with a no-op ("doesn't allow to use torch.set_num_threads after the thread
+    binding") for the rest of the process."""
     try:
         import torch
 
-        return torch.get_num_threads()
+        return torch.get_num_threads(), torch.set_num_threads
     except ImportError:
         return None
 
@@ -162,7 +165,9 @@ class EngineBackend:
         if self._threads:
             import torch
 
-            torch.set_num_threads(self._threads)
+            count, setter = self._threads
+            torch.set_num_threads = setter
+            setter(count)
 
     def describe(self) -> dict:
         dtype = str(getattr(getattr(self.llm.llm_engine, "model_config", None), "dtype", self.settings["dtype"]))

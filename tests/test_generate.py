@@ -198,11 +198,12 @@ def test_the_cpu_engine_runs_in_this_process_and_gives_the_cores_back(engine_bac
     assert type(engine_backend.llm.llm_engine.engine_core).__name__ == "InprocClient"
     assert engine_backend.describe()["distributed_executor_backend"] == "uni"
     assert not multiprocessing.active_children()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # what vLLM does when it starts
+    before, setter = torch.get_num_threads(), torch.set_num_threads
     probe = EngineBackend.__new__(EngineBackend)
-    probe._threads = 2
+    probe._threads = (2, setter)
     probe.llm = type("L", (), {"llm_engine": type("E", (), {"engine_core": None})()})()
+    setter(1)  # what vLLM does when it starts, and then:
+    torch.set_num_threads = lambda n: None  # vLLM's CPU worker disables the function in-process
     probe.close()
-    assert torch.get_num_threads() == 2
-    torch.set_num_threads(before)
+    assert torch.get_num_threads() == 2 and torch.set_num_threads is setter
+    setter(before)
