@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
@@ -47,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         from factory.hub.publishing import publish_dataset
 
         config = parse(argv)
-        if Path(config.data).is_dir():  # never the staged folder: that is what gets uploaded
-            quiet(config, config.data, "publish")
+        if config.stage is not None:  # beside the staged folder, never in it (or in the data)
+            quiet(config, config.stage, "publish", beside=True)
         result = publish_dataset(config)
         print(f"staged {result.stage}: {result.rows:,} accepted rows in {result.files} file(s), configs "
               f"{', '.join(f'{k} ({v:,})' for k, v in result.configs.items())}; load_dataset round-trip ok; "

@@ -21,6 +21,9 @@ from generators.sampling import Completion, Request, SamplingSpec
 
 # Request ids stay unique across calls on a shared engine.
 _REQUEST_IDS = itertools.count()
+# In-process engines alive now: they share the process's torch.distributed state, which the
+# first one to shut down tears down, so a second engine while one lives gets its own processes.
+_IN_PROCESS_ALIVE = [0]
 
 
 def on_gpu() -> bool:
@@ -98,13 +101,18 @@ def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _engine_process(settings: dict[str, Any]):
-    """The engine core in this process when the model runs here too (`uni`), unless the
-    environment says otherwise (VLLM_ENABLE_V1_MULTIPROCESSING)."""
-    if settings.get("distributed_executor_backend") != "uni" or "VLLM_ENABLE_V1_MULTIPROCESSING" in os.environ:
+def _engine_process(settings: dict[str, Any], fallback: bool = False):
+    """The engine core in this process when the model runs here too (`uni`); in its own
+    process when `fallback` (another in-process engine is alive); unless the environment says
+    otherwise (VLLM_ENABLE_V1_MULTIPROCESSING). An in-process engine core freezes vLLM's
+    reading of the environment (`enable_envs_cache`), so the cache is reset first."""
+    in_process = settings.get("distributed_executor_backend") == "uni"
+    if not (in_process or fallback) or "VLLM_ENABLE_V1_MULTIPROCESSING" in os.environ:
         yield
         return
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    if "vllm.envs" in sys.modules:
+        sys.modules["vllm.envs"].disable_envs_cache()
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
     try:
         yield
     finally:
@@ -135,6 +143,11 @@ class EngineBackend:
         self.max_pending = max_pending
         self.settings = apply_platform_defaults(self.options.llm_kwargs())
         self.dtype_reason = self.settings.pop("dtype_reason")
+        self.in_process = fallback = False
+        if llm is None and self.settings.get("distributed_executor_backend") == "uni" and _IN_PROCESS_ALIVE[0] \
+                and "distributed_executor_backend" not in self.options.extra:
+            del self.settings["distributed_executor_backend"]  # vLLM's own processes, see _IN_PROCESS_ALIVE
+            fallback = True
         # vLLM sets torch to one thread for serving; an in-process engine would leave the
         # rest of the job (a student trained after it, say) on one core. `close` restores it.
         self._threads = _torch_threads()
@@ -142,8 +155,10 @@ class EngineBackend:
             from vllm import LLM
 
             kw = dict(self.settings, **({"tokenizer": tokenizer} if tokenizer else {}))
-            with _engine_process(self.settings), logs.captured():
+            with _engine_process(self.settings, fallback), logs.captured():
                 llm = LLM(model=model, **kw)
+            self.in_process = type(getattr(llm.llm_engine, "engine_core", None)).__name__ == "InprocClient"
+            _IN_PROCESS_ALIVE[0] += self.in_process
             print(f"engine for {os.path.basename(os.path.normpath(model))}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
                   f"{'eager' if self.settings['enforce_eager'] else 'compiled'}, "
                   f"{'one process' if self.settings.get('distributed_executor_backend') == 'uni' else 'worker processes'}",
@@ -162,6 +177,9 @@ class EngineBackend:
         if core is not None:
             with logs.captured():
                 core.shutdown()
+        if getattr(self, "in_process", False):
+            self.in_process = False
+            _IN_PROCESS_ALIVE[0] -= 1
         if self._threads:
             import torch
 

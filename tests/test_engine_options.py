@@ -46,6 +46,8 @@ def test_one_process_engine_only_when_the_environment_leaves_it_to_us(monkeypatc
     assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ  # scoped to the engine's start
     with _engine_process({"distributed_executor_backend": "mp"}):
         assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ
+    with _engine_process({}, fallback=True):  # another in-process engine is alive
+        assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
     with _engine_process({"distributed_executor_backend": "uni"}):
         assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"  # the user's setting wins

@@ -186,6 +186,25 @@ def test_code_problems_use_the_code_template_and_carry_their_tests(tiny_model, e
     assert parse_tests(rows["c1"]["tests"]) == tests and parse_tests(rows["c2"]["tests"]) == tests
 
 
+def test_a_second_engine_while_one_lives_gets_its_own_processes(tiny_model, engine_backend, tmp_path):
+    """In-process engines share torch.distributed state that the first to close tears down:
+    a second engine started beside a live one runs in vLLM's own processes, and closing it
+    leaves the first one working."""
+    from conftest import TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION
+    from generators.engine import EngineBackend
+    from generators.options import EngineOptions
+
+    second = EngineBackend(str(tiny_model), EngineOptions(max_model_len=TEST_MAX_MODEL_LEN,
+                                                          gpu_memory_utilization=TEST_MEMORY_FRACTION))
+    try:
+        assert engine_backend.in_process and not second.in_process
+        assert "distributed_executor_backend" not in second.describe()
+    finally:
+        second.close()
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
+    assert run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend).rows == 2
+
+
 def test_the_cpu_engine_runs_in_this_process_and_gives_the_cores_back(engine_backend):
     """On a CPU the engine core and its model run here (no engine or worker processes to
     start or to fight for cores), and vLLM's one-thread serving setting ends with the engine."""

@@ -126,6 +126,9 @@ def run_cli(main: Callable[[], int | None]) -> int:
         return main() or 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
+        from factory.core import logs
+
+        logs.discard()  # bad input leaves nothing behind, not even a log
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)

@@ -11,6 +11,10 @@ A verb calls `route(log_file, verbose)` once, after parsing. Unless `--verbose`:
 
 With `--verbose` nothing is rerouted: the libraries print as they always do. Library
 use (tests, notebooks) never calls `route`, so nothing is rerouted there either.
+
+The log file is created on the first line written to it, and `discard()` (called when a
+verb exits 2 on bad input) removes it, and the folders made for it, when they hold nothing
+else: bad input still leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,17 +27,18 @@ import warnings
 from pathlib import Path
 
 _LOG_FILE: Path | None = None
+_CREATED: Path | None = None  # the outermost path the log would create (OUT, OUT/logs or the file)
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def route(log_file: Path, verbose: bool = False) -> Path | None:
     """Send library logging to `log_file` (and ERROR+ to stderr); returns the file, or None
     when `verbose` leaves everything on screen."""
-    global _LOG_FILE
+    global _LOG_FILE, _CREATED
     if verbose:
         return None
     log_file = Path(log_file)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    _CREATED = next((p for p in reversed([log_file, *log_file.parents]) if not p.exists()), None)
     os.environ["VLLM_CONFIGURE_LOGGING"] = "0"       # vLLM's loggers propagate here instead
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     root = logging.getLogger()
@@ -41,7 +46,7 @@ def route(log_file: Path, verbose: bool = False) -> Path | None:
         if getattr(h, "_factory", False):
             root.removeHandler(h)
             h.close()
-    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file = _LazyFile(log_file)
     to_file.setFormatter(logging.Formatter(_FORMAT))
     # The screen handler keeps its own copy of stderr, so an error logged while
     # `captured()` has file descriptor 2 on the log file still reaches the screen.
@@ -58,6 +63,37 @@ def route(log_file: Path, verbose: bool = False) -> Path | None:
     warnings.simplefilter("default")
     _LOG_FILE = log_file
     return log_file
+
+
+class _LazyFile(logging.FileHandler):
+    """A file handler that makes its folder, and the file, only when a record arrives."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def discard() -> None:
+    """Remove the log and the folders made for it when nothing else was written there."""
+    global _LOG_FILE
+    import shutil
+
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_factory", False):
+            root.removeHandler(h)
+            h.close()
+    created, log = _CREATED, _LOG_FILE
+    _LOG_FILE = None
+    if created is None or log is None or not created.exists():
+        return
+    if created == log:
+        created.unlink()
+    elif all(p == log or p.is_dir() for p in created.rglob("*")):
+        shutil.rmtree(created)
 
 
 def _own_library_loggers() -> None:
@@ -93,6 +129,7 @@ def captured():
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
+    _LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(_LOG_FILE, "ab") as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
