@@ -119,6 +119,12 @@ def _engine_process(settings: dict[str, Any], fallback: bool = False):
         os.environ.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)
 
 
+def _short(model: str) -> str:
+    """A local model folder by its last two path parts (`student-tiny/model`); a Hub id as is."""
+    parts = os.path.normpath(model).split(os.sep)
+    return os.path.join(*parts[-2:]) if os.path.isdir(model) and len(parts) > 1 else model
+
+
 def _torch_threads() -> tuple[int, Any] | None:
     """torch's thread count and its own `set_num_threads`: an in-process CPU engine replaces
     that function with a no-op ("doesn't allow to use torch.set_num_threads after the thread
@@ -159,7 +165,7 @@ class EngineBackend:
                 llm = LLM(model=model, **kw)
             self.in_process = type(getattr(llm.llm_engine, "engine_core", None)).__name__ == "InprocClient"
             _IN_PROCESS_ALIVE[0] += self.in_process
-            print(f"engine for {os.path.basename(os.path.normpath(model))}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
+            print(f"engine for {_short(model)}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
                   f"{'eager' if self.settings['enforce_eager'] else 'compiled'}, "
                   f"{'one process' if self.settings.get('distributed_executor_backend') == 'uni' else 'worker processes'}",
                   file=sys.stderr, flush=True)
