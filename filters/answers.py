@@ -131,16 +131,23 @@ def _parse(text: str) -> list:
 _POINTS = ((0.5772156649, 1.4142135624, 2.7182818285, 0.6931471806), (1.7320508076, 0.3183098862, 1.6180339887, 2.2360679775))
 
 
-def _surely_different(gold: list, pred: list) -> bool:
-    """True when both answers parsed to plain expressions whose values differ at two
-    points (free symbols set to fixed irrationals): then they cannot be equal, and
-    math-verify's symbolic simplification, the slow part, is not needed to say so."""
+def _plain_expressions(gold: list, pred: list) -> bool:
+    """Both answers parsed to scalar sympy expressions (not relations, sets or matrices)."""
     import sympy
 
     a, b = gold[0], pred[0]
     kinds = (sympy.MatrixBase, sympy.matrices.expressions.MatrixExpr)
-    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)) or isinstance(a, kinds) or isinstance(b, kinds):
+    return isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr) and not isinstance(a, kinds) \
+        and not isinstance(b, kinds)
+
+
+def _surely_different(gold: list, pred: list) -> bool:
+    """True when both answers parsed to plain expressions whose values differ at two
+    points (free symbols set to fixed irrationals): then they cannot be equal, and
+    math-verify's symbolic simplification, the slow part, is not needed to say so."""
+    if not _plain_expressions(gold, pred):
         return False
+    a, b = gold[0], pred[0]
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     try:
         for point in _POINTS:
@@ -161,9 +168,7 @@ def _polynomial_identity(gold: list, pred: list) -> bool | None:
     import sympy
 
     a, b = gold[0], pred[0]
-    if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)) or \
-            isinstance(a, (sympy.MatrixBase, sympy.matrices.expressions.MatrixExpr)) or \
-            isinstance(b, (sympy.MatrixBase, sympy.matrices.expressions.MatrixExpr)):
+    if not _plain_expressions(gold, pred):
         return None
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     if not symbols or a.has(sympy.Float) or b.has(sympy.Float):

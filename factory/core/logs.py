@@ -41,11 +41,7 @@ def route(log_file: Path, verbose: bool = False) -> Path | None:
     _CREATED = next((p for p in reversed([log_file, *log_file.parents]) if not p.exists()), None)
     os.environ["VLLM_CONFIGURE_LOGGING"] = "0"       # vLLM's loggers propagate here instead
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, "_factory", False):
-            root.removeHandler(h)
-            h.close()
+    root = _drop_handlers()
     to_file = _LazyFile(log_file)
     to_file.setFormatter(logging.Formatter(_FORMAT))
     # The screen handler keeps its own copy of stderr, so an error logged while
@@ -65,6 +61,16 @@ def route(log_file: Path, verbose: bool = False) -> Path | None:
     return log_file
 
 
+def _drop_handlers() -> logging.Logger:
+    """Remove (and close) the handlers an earlier `route` gave the root logger; returns it."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_factory", False):
+            root.removeHandler(h)
+            h.close()
+    return root
+
+
 class _LazyFile(logging.FileHandler):
     """A file handler that makes its folder, and the file, only when a record arrives."""
 
@@ -81,11 +87,7 @@ def discard() -> None:
     global _LOG_FILE
     import shutil
 
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        if getattr(h, "_factory", False):
-            root.removeHandler(h)
-            h.close()
+    _drop_handlers()
     created, log = _CREATED, _LOG_FILE
     _LOG_FILE = None
     if created is None or log is None or not created.exists():
