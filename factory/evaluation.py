@@ -24,7 +24,7 @@ from factory.core.cli import LogOptions
 from factory.core.errors import InputError
 from factory.core import layout
 from factory.core.layout import BENCHMARKS_DIR
-from generators.options import EngineOptions, FarmOptions, ProblemOptions, SamplingOptions, ShardOptions
+from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOptions, SamplingOptions, ShardOptions
 
 
 def _h(text: str) -> dict:
@@ -149,7 +149,8 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 @dataclass(kw_only=True)
-class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, ShardOptions, LogOptions):
+class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, RayOptions, ShardOptions,
+                     LogOptions):
     """Every option of a generate run (generators/options.py) reaches the sampling runs."""
 
     model: str = field(default="", metadata=_h("model to score: local path or Hub id (the farm's served name)"))
@@ -197,6 +198,11 @@ def evaluate(config: EvaluateConfig, backend=None) -> dict:
     from generators.run import make_backend
 
     runs = generate_configs(config)  # unknown benchmark names fail before any work
+    if config.dry_run:
+        for name, gen in runs.items():
+            print(f"== {name}")
+            generate(gen)
+        return {}
     config.out.mkdir(parents=True, exist_ok=True)
     owned = backend is None
     results = {"model": config.model, "protocol": {"temperature": config.temperature, "top_p": config.top_p,

@@ -6,6 +6,9 @@ usage:
       --tensor-parallel-size 8 --samples 4 --out runs/r1-math
   python -m factory.generate --problems data/ --teacher deepseek-ai/DeepSeek-R1 \\
       --endpoints http://node1:8000,http://node2:8000 --out runs/r1-math
+  python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
+      --backend ray --ray-address auto --replicas 8 --tensor-parallel-size 8 --pipeline-parallel-size 2 \\
+      --out runs/r1-math --dry-run
 
 R1 protocol: zero-shot user turn "<problem>\\nPlease reason step by step, and put your
 final answer within \\boxed{}.", the teacher's chat template, response forced to open
@@ -34,11 +37,13 @@ def parse(argv: list[str] | None):
 def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
-        quiet(config, config.out, "generate")
+        if not config.dry_run:
+            quiet(config, config.out, "generate")
         from generators.run import main as run
 
         summary = run(config)
-        print(summary.table())
+        if summary is not None:
+            print(summary.table())
         return 0
 
     return run_cli(go)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core.cli import LogOptions
-from generators.options import EngineOptions, FarmOptions, ProblemOptions, SamplingOptions, ShardOptions
+from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOptions, SamplingOptions, ShardOptions
 
 
 @dataclass(kw_only=True)
-class GenerateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, ShardOptions, LogOptions):
+class GenerateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, RayOptions, ShardOptions,
+                     LogOptions):
     problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file, a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})

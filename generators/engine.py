@@ -24,6 +24,7 @@ _REQUEST_IDS = itertools.count()
 # In-process engines alive now: they share the process's torch.distributed state, which the
 # first one to shut down tears down, so a second engine while one lives gets its own processes.
 _IN_PROCESS_ALIVE = [0]
+_END = object()
 
 
 def on_gpu() -> bool:
@@ -198,7 +199,10 @@ class EngineBackend:
         return {"backend": self.name, "model": self.model, **self.settings, "dtype_used": dtype,
                 "dtype_reason": self.dtype_reason}
 
-    def generate(self, requests: Iterable[Request], spec: SamplingSpec) -> Iterator[Completion]:
+    def generate(self, requests: Iterable[Request | None], spec: SamplingSpec) -> Iterator[Completion]:
+        """Completions as they finish. `requests` may be a live feed that yields None when it has
+        nothing new yet (a Ray replica's, generators/ray_backend.py): the engine steps what it
+        holds and asks again; it returns when the iterator ends and nothing is in flight."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -209,9 +213,11 @@ class EngineBackend:
         try:
             while True:
                 while not exhausted and len(inflight) < self.max_pending:
-                    req = next(it, None)
-                    if req is None:
+                    req = next(it, _END)
+                    if req is _END:
                         exhausted = True
+                        break
+                    if req is None:  # a live feed with nothing new now: step what is in flight
                         break
                     params = SamplingParams(temperature=spec.temperature, top_p=spec.top_p,
                                             max_tokens=spec.max_tokens, seed=req.seed)
@@ -220,7 +226,9 @@ class EngineBackend:
                     engine.add_request(rid, {"prompt_token_ids": req.prompt_token_ids}, params)
                     inflight[rid] = req
                 if not inflight:
-                    return
+                    if exhausted:
+                        return
+                    continue
                 for out in engine.step():
                     if not out.finished:
                         continue

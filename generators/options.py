@@ -143,6 +143,44 @@ class FarmOptions(Options):
 
 
 @dataclass(kw_only=True)
+class RayOptions(Options):
+    """Teacher replicas on a Ray cluster (generators/ray_backend.py), used with --backend ray."""
+
+    backend: str = field(default="engine", metadata=_h(
+        "engine: one in-process vLLM engine; ray: --replicas engines on a Ray cluster "
+        "(with --endpoints, the farm is used)", choices=["engine", "ray"]))
+    ray_address: str | None = field(default=None, metadata=_h(
+        "Ray cluster to join: `auto` (the one `ray start` made on this node) or ray://HOST:10001; "
+        "default: a local Ray instance started for the run"))
+    replicas: int = field(default=1, metadata=_h("teacher replicas (each one engine with its own TP x PP)"))
+    ray_batch_size: int = field(default=32, metadata=_h(
+        "requests per Ray Data batch: the unit a replica takes, and redoes if its node is lost"))
+    cpus_per_replica: float | None = field(default=None, metadata=_h(
+        "CPUs each replica reserves (default: 1 on a GPU cluster; on a CPU-only one, "
+        "the cluster's CPUs shared between the replicas)"))
+    gpus_per_replica: float | None = field(default=None, metadata=_h(
+        "GPUs each replica reserves (default: TP x PP on a GPU cluster when one node holds "
+        "them; 0 when the replica spans nodes: vLLM's Ray executor places its workers)"))
+    dry_run: bool = field(default=False, metadata=_h("print the resolved plan (backend, replicas, "
+                                                      "resources, pending pairs); generate nothing"))
+
+    def check(self):
+        _require([(self.replicas >= 1, "--replicas must be at least 1"),
+                  (self.ray_batch_size >= 1, "--ray-batch-size must be at least 1"),
+                  (self.cpus_per_replica is None or self.cpus_per_replica > 0, "--cpus-per-replica must be positive"),
+                  (self.gpus_per_replica is None or self.gpus_per_replica >= 0, "--gpus-per-replica must be >= 0")])
+        if self.backend != "ray":
+            given = [flag for flag, value, default in (
+                ("--ray-address", self.ray_address, None), ("--replicas", self.replicas, 1),
+                ("--cpus-per-replica", self.cpus_per_replica, None),
+                ("--gpus-per-replica", self.gpus_per_replica, None)) if value != default]
+            if given:
+                raise ValueError(f"{', '.join(given)} need --backend ray")
+        if self.backend == "ray" and getattr(self, "endpoints", None):
+            raise ValueError("--endpoints (the farm) and --backend ray are two different teachers; give one")
+
+
+@dataclass(kw_only=True)
 class ShardOptions(Options):
     shard_rows: int = field(default=10_000, metadata=_h("max rows per shard"))
     shard_mb: int = field(default=256, metadata=_h("max uncompressed text per shard, in MB"))

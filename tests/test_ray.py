@@ -1,0 +1,138 @@
+"""`--backend ray`: the teacher as Ray Data actors, on a local Ray instance and on a real
+multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`: a head and two worker
+nodes, each its own raylet), one of which is killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import TEST_MAX_MODEL_LEN, make_problems, python_cmd, write_jsonl
+from factory.core.shards import shard_paths
+from generators.config import GenerateConfig
+from generators.run import main as run
+from generators.run import make_backend
+
+pytest.importorskip("ray.data")
+
+RAY_MEMORY_FRACTION = 0.08   # each replica is its own engine; several live at once
+
+
+def _config(model, problems, out, **kw) -> GenerateConfig:
+    base = dict(problems=str(problems), teacher=str(model), out=out, samples=2, max_tokens=48,
+                max_model_len=TEST_MAX_MODEL_LEN, gpu_memory_utilization=RAY_MEMORY_FRACTION, enforce_eager=True)
+    return GenerateConfig(**{**base, **kw})
+
+
+def _rows(out) -> dict:
+    rows = {}
+    for path in shard_paths(out / "traces"):
+        for r in pq.read_table(path).to_pylist():
+            key = (r["problem_id"], r["sample"])
+            assert key not in rows, f"{key} written twice"
+            rows[key] = r
+    return rows
+
+
+def test_ray_replicas_write_the_engine_backends_traces(tiny_model, engine_backend, tmp_path):
+    """Same run seed → byte-identical rows from two Ray replicas and from the in-process engine."""
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(12))
+    run(_config(tiny_model, problems, tmp_path / "engine"), backend=engine_backend)
+    config = _config(tiny_model, problems, tmp_path / "ray", backend="ray", replicas=2, ray_batch_size=4)
+    backend = make_backend(config)
+    try:
+        summary = run(config, backend=backend)
+    finally:
+        backend.close()
+    engine, ray_rows = _rows(tmp_path / "engine"), _rows(tmp_path / "ray")
+    assert summary.rows == 24 and summary.missing == 0
+    assert ray_rows.keys() == engine.keys()
+    for key in engine:
+        assert ray_rows[key] == engine[key], key
+    stats = summary.backend_stats
+    assert stats["batches"] == 6 and stats["duplicates_dropped"] == 0
+    assert sum(stats["served_by_node"].values()) == 24
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["backend"]["backend"] == "ray" and manifest["backend"]["replicas"] == 2
+    assert manifest["status"] == "complete"
+
+
+def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, tmp_path):
+    """A head and two worker nodes, one replica on each; the second worker node (its raylet and
+    the replica's process) is removed once it has delivered traces and the run is part-way.
+    The run completes on what is left, every (problem, sample) on disk exactly once."""
+    from ray.cluster_utils import Cluster
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(40))
+    out = tmp_path / "run"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        cluster.wait_for_nodes()
+        victim = workers[1]
+        config = _config(tiny_model, problems, out, samples=4, max_tokens=160, backend="ray",
+                         ray_address=cluster.address, replicas=2, cpus_per_replica=1, ray_batch_size=4,
+                         shard_rows=8, flush_seconds=0.5)
+        backend = make_backend(config)
+        killed = {}
+
+        def kill_mid_run():
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                served = backend.stats.get("served_by_node", {})
+                if served.get(victim.node_id, 0) >= 4 and len(shard_paths(out / "traces")) >= 2:
+                    killed["after"] = sum(served.values())
+                    cluster.remove_node(victim)
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_mid_run)
+        killer.start()
+        try:
+            summary = run(config, backend=backend)
+        finally:
+            killer.join()
+            backend.close()
+    finally:
+        cluster.shutdown()
+    assert "after" in killed and killed["after"] < 160, killed   # the kill landed mid-run
+    rows = _rows(out)
+    assert len(rows) == 160 and summary.missing == 0
+    served = summary.backend_stats["served_by_node"]
+    assert served.get(workers[0].node_id, 0) > 0 and served.get(victim.node_id, 0) > 0, served
+    assert sum(served.values()) == 160
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_dry_run_prints_the_ray_plan_and_writes_nothing(tiny_model, tmp_path):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(10))
+    out = tmp_path / "run"
+    proc = subprocess.run(python_cmd("-m", "factory.generate", "--problems", str(problems), "--teacher",
+                                     str(tiny_model), "--out", str(out), "--samples", "3", "--backend", "ray",
+                                     "--replicas", "2", "--ray-batch-size", "5", "--dry-run"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "30 pairs; 0 on disk, 30 to generate" in text
+    assert "replicas           2" in text and "5 requests each" in text
+    assert "on node loss" in text
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--replicas", "2"], "--replicas need --backend ray"),
+    (["--backend", "ray", "--replicas", "0"], "--replicas must be at least 1"),
+    (["--backend", "ray", "--endpoints", "http://127.0.0.1:9"], "two different teachers"),
+])
+def test_bad_ray_flags_exit_2(tiny_model, tmp_path, flags, message):
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
+    proc = subprocess.run(python_cmd("-m", "factory.generate", "--problems", str(problems), "--teacher",
+                                     str(tiny_model), "--out", str(tmp_path / "run"), *flags),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "run").exists()
