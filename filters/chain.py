@@ -82,6 +82,18 @@ def _init_worker(filters: list[Filter], dedup: Filter | None) -> None:
     _WORKER.update(filters=filters, dedup=dedup)
 
 
+def settle(v: Verdict, verdict_of) -> tuple | None:
+    """(position, filter, reason) of the row's first rejection before dedup, or None; settles
+    `v.answer` (a pending math-verify pair through `verdict_of`). The answer check's verdict
+    counts from its place in the chain, wherever it ran."""
+    if v.pending:
+        v.answer = verdict_of(v.pending)
+    first = v.first
+    if v.answer not in (None, "correct") and (first is None or v.checked_by[0] < first[0]):
+        first = (*v.checked_by, v.answer)
+    return first
+
+
 def _safe_reject(f: Filter, row: dict):
     try:
         return f.reject(row)
@@ -139,11 +151,18 @@ class FilterRunConfig(LogOptions):
     split: str = field(default="train", metadata={"help": "split, for a Hub dataset"})
     workers: int = field(default=0, metadata={"help": "worker processes (default: the YAML's, else one per core)"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing output folder"})
+    backend: str = field(default="local", metadata={
+        "help": "local: worker processes on this machine; ray: Ray Data stages on a Ray cluster "
+                "(--workers actors, default one per cluster CPU), same outputs", "choices": ["local", "ray"]})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "with --backend ray: `auto` or ray://HOST:10001; default: a local Ray instance"})
 
     def __post_init__(self):
         self.out = Path(self.out)
         if self.workers < 0:
             raise ValueError("--workers must be >= 0")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError("--ray-address needs --backend ray")
 
 
 def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
@@ -264,9 +283,27 @@ def run(cfg: FilterRunConfig, filters: FilterConfig | None = None) -> FilterRepo
         out = cfg.out
         if out.exists() and any(out.iterdir()) and not cfg.overwrite:
             raise InputError(f"--out {out}: exists and is not empty; choose another folder or pass --overwrite")
+        if cfg.backend == "ray":
+            return _ray_run(cfg, fconfig, columns, source)
         return _Run(cfg, fconfig, columns, source).go()
     finally:
         source.close()
+
+
+def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource) -> FilterReport:
+    import ray
+
+    from filters.ray_chain import RayRun
+    from generators.ray_backend import connect
+
+    started = connect(cfg.ray_address, cfg.verbose)
+    try:
+        if not cfg.workers and not fconfig.workers:
+            fconfig.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return RayRun(cfg, fconfig, columns, source).go()
+    finally:
+        if started:
+            ray.shutdown()
 
 
 class _Run:
@@ -323,11 +360,7 @@ class _Run:
     # -- deciding and writing ------------------------------------------------
     def _decide(self, row: dict, v: Verdict) -> tuple[str | None, str | None]:
         """(filter, reason) of the row's rejection, or (None, None); settles v.answer."""
-        if v.pending:
-            v.answer = self._verdict(v.pending)
-        first = v.first
-        if v.answer not in (None, "correct") and (first is None or v.checked_by[0] < first[0]):
-            first = (*v.checked_by, v.answer)  # the answer check comes first in the chain
+        first = settle(v, self._verdict)
         if first is not None:
             return first[1], first[2]
         if self.dedup is not None:
@@ -338,20 +371,26 @@ class _Run:
         return None, None
 
     def _finish(self, batch: _Batch) -> None:
+        decided = []
+        for row, v in zip(batch.rows, batch.verdicts):
+            name, reason = self._decide(row, v)
+            decided.append((name, reason, v.answer))
+        self._write(batch.table, batch.rows, decided)
+
+    def _write(self, table, rows: list[dict], decided: list[tuple]) -> None:
+        """Write one batch with its decisions, (filter, reason, answer) per row, and count them."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        table, rows = batch.table, batch.rows
         reasons, filts, details = [], [], []
         sources = table.column("source").to_pylist() if "source" in table.schema.names else ["-"] * table.num_rows
-        for row, v, src in zip(rows, batch.verdicts, sources):
-            name, reason = self._decide(row, v)
+        for row, (name, reason, answer), src in zip(rows, decided, sources):
             detail = reason.detail if isinstance(reason, Reason) else None
             reasons.append(None if reason is None else str(reason))
             filts.append(name)
             details.append(json.dumps(detail, ensure_ascii=False) if detail else None)
             self.report.funnel.add(row["domain"], str(src), name, reason)
-            self.report.yields.add(row["problem_id"], v.answer, reason is None)
+            self.report.yields.add(row["problem_id"], answer, reason is None)
             if name == "decontamination" and detail:
                 self.report.leaks.add(detail)
         mask = pa.array([r is None for r in reasons])

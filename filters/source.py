@@ -102,18 +102,31 @@ class TraceSource:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = self.schema if columns is None else \
-            pa.schema([self.schema.field(c) for c in self.schema.names if c in set(columns)])
-        if not self.files:
-            for b in self._hub.select(schema.names).to_batches(max_chunksize=rows):
-                yield pa.Table.from_batches([b])
-            return
+        schema = self._schema(columns)
         for f in self.files:
             if f.suffix == ".parquet":
                 pf = pq.ParquetFile(f)
                 present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
                 for b in pf.iter_batches(batch_size=rows, columns=present if columns is not None else None):
                     yield _conform(pa.Table.from_batches([b]), schema)
+        yield from self.other_batches(rows, columns)
+
+    def _schema(self, columns: list[str] | None):
+        import pyarrow as pa
+
+        return self.schema if columns is None else \
+            pa.schema([self.schema.field(c) for c in self.schema.names if c in set(columns)])
+
+    def other_batches(self, rows: int, columns: list[str] | None = None) -> Iterator:
+        """The rows that are not in Parquet files (a Hub dataset, JSON files), which `batches`
+        gives after every Parquet file's."""
+        import pyarrow as pa
+
+        schema = self._schema(columns)
+        if not self.files:
+            for b in self._hub.select(schema.names).to_batches(max_chunksize=rows):
+                yield pa.Table.from_batches([b])
+            return
         if self._json is not None:
             table = self._json if columns is None else \
                 self._json.select([c for c in schema.names if c in set(self._json.schema.names)])

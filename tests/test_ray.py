@@ -136,3 +136,88 @@ def test_bad_ray_flags_exit_2(tiny_model, tmp_path, flags, message):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _filter_outputs(out) -> dict:
+    got = {}
+    for part in ("accepted", "rejected"):
+        files = sorted(p.name for p in (out / part).glob("*.parquet"))
+        got[part] = (files, pq.ParquetDataset(out / part).read() if files else None)
+    got["stats"] = json.loads((out / "stats.json").read_text())
+    got["problems"] = (out / "problems.parquet").read_bytes()
+    return got
+
+
+def _same_outputs(local, ray_out) -> None:
+    a, b = _filter_outputs(local), _filter_outputs(ray_out)
+    for part in ("accepted", "rejected"):
+        assert a[part][0] == b[part][0], part
+        assert a[part][1].equals(b[part][1]), part            # same rows, columns and order
+    assert a["stats"] == b["stats"] and a["problems"] == b["problems"]
+
+
+def _r1_rows() -> list[dict]:
+    """R1-shaped traces (tests/r1_traces.py) over two ids of each problem, several samples each,
+    clean and with every flaw: duplicate problems, exact duplicates, caps and flaws all fire."""
+    import r1_traces as rt
+
+    rows = []
+    for t in rt.CLEAN:
+        for pid in (t["id"], t["id"] + "-again"):            # the same problem under two ids
+            for s in range(3):
+                r = rt.row(t, sample=s, problem_id=pid)
+                if s == 2:
+                    r = rt.flawed(t, list(rt.FLAWS)[len(rows) % len(rt.FLAWS)])
+                    r["problem_id"], r["sample"] = pid, s
+                rows.append(r)
+            for s, coda in ((3, "So that settles it."), (4, "That is the answer.")):  # distinct: the cap
+                rows.append(rt.row(t, sample=s, problem_id=pid, reasoning=t["reasoning"] + "\n\n" + coda))
+    for r in rows:
+        r["source"] = "r1-shapes"
+    return rows
+
+
+def test_filter_ray_backend_is_bit_identical_to_local_on_parquet_shards(tmp_path):
+    """Parquet in several files and row groups (read by the actors); dedup with a per-problem cap."""
+    import pyarrow as pa
+
+    from filters.config import DEFAULT_CONFIG
+
+    rows = _r1_rows()
+    shards = tmp_path / "traces"
+    shards.mkdir()
+    half = len(rows) // 2
+    for i, part in enumerate((rows[:half], rows[half:])):
+        pq.write_table(pa.Table.from_pylist(part), shards / f"part-{i}.parquet", row_group_size=7)
+    config = tmp_path / "f.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("max_per_problem: null", "max_per_problem: 2"))
+    from factory import filter as filter_cli
+
+    common = ["--input", str(shards), "--config", str(config), "--workers", "2"]
+    assert filter_cli.main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert filter_cli.main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    _same_outputs(tmp_path / "local", tmp_path / "ray")
+    reasons = _filter_outputs(tmp_path / "ray")["stats"]["funnel"]
+    dedup = next(s for s in reasons if s["filter"] == "dedup")["reasons"]
+    assert dedup.get("duplicate_problem", 0) > 0 and dedup.get("over_cap", 0) > 0, dedup
+    flawed = {s["filter"]: s["rejected"] for s in reasons}
+    assert flawed["language"] > 0 and flawed["readability"] > 0 and flawed["correctness"] > 0, flawed
+
+
+def test_filter_ray_backend_matches_local_on_jsonl_with_every_reason(tmp_path):
+    """JSONL input (handed to the actors as blocks): every reason of the filter CLI's corpus,
+    the math-verify time limit included."""
+    from filters.config import DEFAULT_CONFIG
+    from test_filter_cli import corpus
+
+    src = write_jsonl(tmp_path / "in.jsonl", [r for r, _ in corpus()])
+    config = tmp_path / "f.yaml"
+    config.write_text(DEFAULT_CONFIG.read_text().replace("verify_timeout: 5", "verify_timeout: 2"))
+    from factory import filter as filter_cli
+
+    common = ["--input", str(src), "--config", str(config), "--workers", "2"]
+    assert filter_cli.main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert filter_cli.main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    _same_outputs(tmp_path / "local", tmp_path / "ray")
+    rejected = _filter_outputs(tmp_path / "ray")["rejected"][1].to_pylist()
+    assert {r["id"]: r["reject_reason"] for r in rejected}["hang"] == "verify_timeout"
