@@ -155,6 +155,9 @@ class RayOptions(Options):
     replicas: int = field(default=1, metadata=_h("teacher replicas (each one engine with its own TP x PP)"))
     ray_batch_size: int = field(default=32, metadata=_h(
         "requests per Ray Data batch: the unit a replica takes, and redoes if its node is lost"))
+    requests_per_replica: int = field(default=512, metadata=_h(
+        "requests one replica's engine holds at once (its batches run together): enough to keep the "
+        "engine's scheduler full; also what a lost replica redoes"))
     cpus_per_replica: float | None = field(default=None, metadata=_h(
         "CPUs each replica reserves (default: 1 on a GPU cluster; on a CPU-only one, "
         "the cluster's CPUs shared between the replicas)"))
@@ -167,11 +170,13 @@ class RayOptions(Options):
     def check(self):
         _require([(self.replicas >= 1, "--replicas must be at least 1"),
                   (self.ray_batch_size >= 1, "--ray-batch-size must be at least 1"),
+                  (self.requests_per_replica >= 1, "--requests-per-replica must be at least 1"),
                   (self.cpus_per_replica is None or self.cpus_per_replica > 0, "--cpus-per-replica must be positive"),
                   (self.gpus_per_replica is None or self.gpus_per_replica >= 0, "--gpus-per-replica must be >= 0")])
         if self.backend != "ray":
             given = [flag for flag, value, default in (
                 ("--ray-address", self.ray_address, None), ("--replicas", self.replicas, 1),
+                ("--ray-batch-size", self.ray_batch_size, 32), ("--requests-per-replica", self.requests_per_replica, 512),
                 ("--cpus-per-replica", self.cpus_per_replica, None),
                 ("--gpus-per-replica", self.gpus_per_replica, None)) if value != default]
             if given:

@@ -7,9 +7,10 @@ the in-process engine: it renders and tokenises the prompts, writes every comple
 the same atomic shards and manifest, and resumes from them. So the traces, seeds and files
 are the engine backend's, byte for byte.
 
-Inside a replica, several Ray Data batches run at once (`max_concurrent_calls_per_actor`)
-and all feed one engine, so its scheduler stays full across batch boundaries instead of
-draining to each batch's longest trace.
+Inside a replica, enough Ray Data batches to make --requests-per-replica (512) run at once (threaded calls:
+`max_concurrent_calls_per_actor` with `enable_true_multi_threading`) and all feed one engine,
+so its scheduler stays full across batch boundaries instead of draining to each batch's
+longest trace.
 
 Node loss. Replica actors are restarted by Ray (`max_restarts=-1`) and the batches they
 held are retried (`max_task_retries=-1`): a lost node's batches are redone by a restarted
@@ -43,8 +44,13 @@ from factory.core.errors import InputError
 from generators.options import EngineOptions, RayOptions
 from generators.sampling import Completion, Request, SamplingSpec
 
-# Batches that run at once on one replica: the engine holds up to this many batches' requests.
-CALLS_PER_REPLICA = 8
+def calls_per_replica(batch_size: int, requests: int) -> int:
+    """Ray Data batches that run at once on one replica, to hold `requests` (--requests-per-replica,
+    default 512: enough to keep vLLM's scheduler full, max_num_seqs being 256 by default, with a
+    queue behind it). Ray Data runs an actor's calls one at a time unless
+    `enable_true_multi_threading`; measured on the lab teacher with one 2-CPU replica, one batch
+    of 16 at a time gave 0.27x the in-process engine's marginal tokens/s (bench/ray_generate.py)."""
+    return max(1, math.ceil(requests / batch_size))
 
 
 @dataclasses.dataclass
@@ -59,8 +65,10 @@ class Plan:
     gpus_per_replica: float
     executor: str
     batch_size: int
+    requests_per_replica: int
     cluster: dict
     fits_at_once: int
+    memory_fraction: float | None = None   # CPU replicas: share of the node's RAM for each engine
 
     def lines(self) -> list[str]:
         world = self.tensor_parallel_size * self.pipeline_parallel_size
@@ -70,18 +78,22 @@ class Plan:
             f"cluster            {total} in {self.cluster.get('nodes', '?')} node(s)",
             f"replicas           {self.replicas} (engines; each TP {self.tensor_parallel_size} x PP "
             f"{self.pipeline_parallel_size} = {world} device(s))",
-            f"per replica        {self.cpus_per_replica:g} CPU, {self.gpus_per_replica:g} GPU; {self.executor}",
+            f"per replica        {self.cpus_per_replica:g} CPU, {self.gpus_per_replica:g} GPU; {self.executor}"
+            + (f"; KV cache {self.memory_fraction:.2g} of the node's RAM" if self.memory_fraction else ""),
             f"at once            {self.fits_at_once} of {self.replicas} replica(s) fit the cluster"
             + ("" if self.fits_at_once >= self.replicas else "; the others start as room frees up"),
-            f"batches            {self.batch_size} requests each, {CALLS_PER_REPLICA} per replica at once",
+            f"batches            {self.batch_size} requests each, "
+            f"{calls_per_replica(self.batch_size, self.requests_per_replica)} per replica at once "
+            f"(the engine holds up to {self.requests_per_replica} requests)",
             "on node loss       the replica restarts where there is room and redoes its batches "
             "(max_restarts=-1, max_task_retries=-1); a lost driver: rerun the command to resume",
         ]
 
 
-def plan(options: RayOptions, engine: EngineOptions, cluster: dict, max_node_gpus: float) -> Plan:
+def plan(options: RayOptions, engine: EngineOptions, cluster: dict, node: dict) -> Plan:
     """Resources per replica from the flags and the cluster (`cluster`: Ray's totals plus
-    `nodes`; `max_node_gpus`: the most GPUs one node has)."""
+    `nodes`; `node`: the most CPUs and GPUs one node has)."""
+    max_node_gpus = node.get("GPU", 0)
     world = engine.tensor_parallel_size * engine.pipeline_parallel_size
     gpu_cluster = cluster.get("GPU", 0) > 0
     gpus = options.gpus_per_replica
@@ -96,6 +108,11 @@ def plan(options: RayOptions, engine: EngineOptions, cluster: dict, max_node_gpu
     cpus = options.cpus_per_replica
     if cpus is None:
         cpus = 1.0 if gpu_cluster else max(1.0, math.floor(cluster.get("CPU", 1) / options.replicas))
+    memory = None
+    if not gpu_cluster and engine.gpu_memory_utilization is None:
+        # vLLM's CPU default (0.3 of the node's RAM, generators/engine.py) is per engine; replicas
+        # sharing a node share it.
+        memory = round(0.3 / max(1, min(options.replicas, int(node.get("CPU", 1) // max(cpus, 1e-9)))), 3)
     fits = options.replicas
     if gpus:
         fits = min(fits, int(cluster.get("GPU", 0) // gpus))
@@ -105,10 +122,11 @@ def plan(options: RayOptions, engine: EngineOptions, cluster: dict, max_node_gpu
                 replicas=options.replicas, tensor_parallel_size=engine.tensor_parallel_size,
                 pipeline_parallel_size=engine.pipeline_parallel_size, cpus_per_replica=cpus,
                 gpus_per_replica=gpus, executor=executor, batch_size=options.ray_batch_size,
-                cluster=cluster, fits_at_once=fits)
+                requests_per_replica=options.requests_per_replica,
+                cluster=cluster, fits_at_once=fits, memory_fraction=memory)
 
 
-def local_resources() -> tuple[dict, float]:
+def local_resources() -> tuple[dict, dict]:
     """What a local Ray instance would have, without starting one (for --dry-run)."""
     gpus = 0
     try:
@@ -117,16 +135,17 @@ def local_resources() -> tuple[dict, float]:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except ImportError:
         pass
-    return {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus), "nodes": 1}, float(gpus)
+    cpus = float(os.cpu_count() or 1)
+    return {"CPU": cpus, "GPU": float(gpus), "nodes": 1}, {"CPU": cpus, "GPU": float(gpus)}
 
 
-def cluster_resources() -> tuple[dict, float]:
+def cluster_resources() -> tuple[dict, dict]:
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     totals = dict(ray.cluster_resources())
     totals["nodes"] = len(nodes)
-    return totals, max([n.get("Resources", {}).get("GPU", 0) for n in nodes] or [0])
+    return totals, {k: max([n.get("Resources", {}).get(k, 0) for n in nodes] or [0]) for k in ("CPU", "GPU")}
 
 
 def _import_ray():
@@ -203,6 +222,7 @@ class RayBackend:
         return {"backend": self.name, "model": self.model, "address": p.address, "replicas": p.replicas,
                 "cpus_per_replica": p.cpus_per_replica, "gpus_per_replica": p.gpus_per_replica,
                 "executor": p.executor, "batch_size": p.batch_size,
+                "requests_per_replica": p.requests_per_replica,
                 "engine": {k: v for k, v in self.engine.llm_kwargs().items()}}
 
     def close(self) -> None:
@@ -221,12 +241,15 @@ class RayBackend:
             return
         items = [{"i": i, "ids": r.prompt_token_ids, "seed": r.seed} for i, r in enumerate(pending)]
         size = self.options.ray_batch_size
+        calls = calls_per_replica(size, self.options.requests_per_replica)
         ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / size)))
         p = self.plan
         remote: dict[str, Any] = {"num_cpus": p.cpus_per_replica, "max_restarts": -1, "max_task_retries": -1}
         if p.gpus_per_replica:
             remote["num_gpus"] = p.gpus_per_replica
         engine = self.engine
+        if p.memory_fraction:
+            engine = dataclasses.replace(engine, gpu_memory_utilization=p.memory_fraction)
         if p.gpus_per_replica == 0 and p.cluster.get("GPU", 0) > 0 and "distributed_executor_backend" not in engine.extra:
             import json
 
@@ -237,8 +260,8 @@ class RayBackend:
             fn_constructor_kwargs={"model": self.model, "engine": engine, "tokenizer": self.tokenizer,
                                    "spec": spec, "cpus": p.cpus_per_replica, "gpu": bool(p.gpus_per_replica)},
             compute=ActorPoolStrategy(min_size=1, max_size=p.replicas, initial_size=min(p.replicas, p.fits_at_once),
-                                      max_concurrent_calls_per_actor=CALLS_PER_REPLICA,
-                                      max_tasks_in_flight_per_actor=CALLS_PER_REPLICA),
+                                      max_concurrent_calls_per_actor=calls, max_tasks_in_flight_per_actor=calls,
+                                      enable_true_multi_threading=True),
             **remote)
         written: set[int] = set()
         by_node = self.stats.setdefault("served_by_node", {})
@@ -285,19 +308,24 @@ class _Replica:
                  cpus: float, gpu: bool):
         if not gpu and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
             _claim_cores(cpus)
-        from generators.engine import EngineBackend
-
-        self.backend = EngineBackend(model, engine, tokenizer=tokenizer, max_pending=1 << 30)
-        self.spec = spec
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
+        self.spec = spec
         self.feed: queue.SimpleQueue = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.waiting: dict[tuple, tuple[dict, threading.Event]] = {}
         self.failure: BaseException | None = None
         self.handed_out = self.delivered = 0   # both touched by the engine thread only
-        threading.Thread(target=self._drive, daemon=True, name="engine").start()
+        # The engine is built in the thread that steps it: a CPU engine binds the OpenMP threads
+        # of the thread that starts it, and OpenMP settings are per thread (measured: stepping
+        # from another thread than the one that built it halved the tokens/s).
+        ready = threading.Event()
+        threading.Thread(target=self._drive, args=(model, engine, tokenizer, ready), daemon=True,
+                         name="engine").start()
+        ready.wait()
+        if self.failure is not None:
+            raise self.failure
 
     def _requests(self) -> Iterator[Request | None]:
         """The live feed: a queued request, or None at once when there is none but the engine
@@ -314,7 +342,16 @@ class _Replica:
             self.handed_out += 1
             yield req
 
-    def _drive(self) -> None:
+    def _drive(self, model: str, engine: EngineOptions, tokenizer: str | None, ready: threading.Event) -> None:
+        try:
+            from generators.engine import EngineBackend
+
+            self.backend = EngineBackend(model, engine, tokenizer=tokenizer, max_pending=1 << 30)
+        except BaseException as e:
+            self.failure = e
+            return
+        finally:
+            ready.set()
         try:
             for c in self.backend.generate(self._requests(), self.spec):
                 self.delivered += 1

@@ -77,6 +77,7 @@ def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, 
         victim = workers[1]
         config = _config(tiny_model, problems, out, samples=4, max_tokens=160, backend="ray",
                          ray_address=cluster.address, replicas=2, cpus_per_replica=1, ray_batch_size=4,
+                         requests_per_replica=8,
                          shard_rows=8, flush_seconds=0.5)
         backend = make_backend(config)
         killed = {}
@@ -221,3 +222,42 @@ def test_filter_ray_backend_matches_local_on_jsonl_with_every_reason(tmp_path):
     _same_outputs(tmp_path / "local", tmp_path / "ray")
     rejected = _filter_outputs(tmp_path / "ray")["rejected"][1].to_pylist()
     assert {r["id"]: r["reject_reason"] for r in rejected}["hang"] == "verify_timeout"
+
+
+@pytest.mark.parametrize("tp, pp, replicas, cluster, node, want", [
+    # R1 on 8-GPU nodes: a replica spans two nodes, so vLLM's Ray executor places its workers
+    (8, 2, 32, {"CPU": 6144, "GPU": 512, "nodes": 64}, {"CPU": 96, "GPU": 8},
+     {"gpus": 0, "cpus": 1, "fits": 32, "executor": "placement group", "memory": None}),
+    # a one-node teacher: the replica holds its 8 GPUs
+    (8, 1, 4, {"CPU": 384, "GPU": 32, "nodes": 4}, {"CPU": 96, "GPU": 8},
+     {"gpus": 8, "cpus": 1, "fits": 4, "executor": "worker processes", "memory": None}),
+    # more replicas than GPUs: the others start as room frees up
+    (1, 1, 12, {"CPU": 96, "GPU": 8, "nodes": 1}, {"CPU": 96, "GPU": 8},
+     {"gpus": 1, "cpus": 1, "fits": 8, "executor": "one engine", "memory": None}),
+    # CPU only: the CPUs and the engines' RAM share split between the replicas of a node
+    (1, 1, 2, {"CPU": 2, "nodes": 1}, {"CPU": 2},
+     {"gpus": 0, "cpus": 1, "fits": 2, "executor": "one engine", "memory": 0.15}),
+])
+def test_ray_plan_resources_per_replica(tp, pp, replicas, cluster, node, want):
+    from generators.options import EngineOptions, RayOptions
+    from generators.ray_backend import plan
+
+    p = plan(RayOptions(backend="ray", replicas=replicas),
+             EngineOptions(tensor_parallel_size=tp, pipeline_parallel_size=pp), cluster, node)
+    assert (p.gpus_per_replica, p.cpus_per_replica, p.fits_at_once, p.memory_fraction) == \
+        (want["gpus"], want["cpus"], want["fits"], want["memory"])
+    assert want["executor"] in p.executor
+    text = "\n".join(p.lines())
+    assert f"replicas           {replicas}" in text and "on node loss" in text
+
+
+def test_evaluate_dry_run_prints_each_benchmarks_ray_plan(tiny_model, tmp_path):
+    out = tmp_path / "eval"
+    proc = subprocess.run(python_cmd("-m", "factory.evaluate", "--model", str(tiny_model), "--benchmarks", "lab",
+                                     "--k", "lab=2", "--limit", "5", "--out", str(out), "--backend", "ray",
+                                     "--replicas", "2", "--dry-run"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "== lab" in proc.stdout and "5 x 2 samples = 10 pairs" in proc.stdout
+    assert "replicas           2" in proc.stdout
+    assert not out.exists()
