@@ -79,7 +79,7 @@ def cpu_flags() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-XX
+    ap.add_argument("--problems", type=int, default=300, help="N: the small run's problems (the large has 2N)")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=1024)
     ap.add_argument("--batch-size", type=int, default=32, help="--ray-batch-size")

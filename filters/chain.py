@@ -334,22 +334,10 @@ class _Run:
                                                               timeout=self.fconfig.verify_timeout)
 
     def _verdict(self, pair: tuple) -> str:
-        from pebble import ProcessExpired
-
         if pair not in self.verified:
             fut = self.inflight.pop(pair, None) or \
                 self.pool.schedule(_verify, args=pair, timeout=self.fconfig.verify_timeout)
-            try:
-                verdict = fut.result()
-            except TimeoutError:
-                verdict = "verify_timeout"
-            except ProcessExpired:
-                verdict = "verify_crash"
-            except Exception as e:
-                verdict = f"verify_error:{type(e).__name__}"
-            if len(self.verified) >= 200_000:
-                self.verified.clear()
-            self.verified[pair] = verdict
+            remember(self.verified, pair, verify_result(fut))
         return self.verified[pair]
 
     def _ready(self, batch: _Batch) -> bool:
@@ -493,6 +481,28 @@ class _Run:
             shutil.rmtree(old)
         else:
             partial.rename(out)
+
+
+def verify_result(fut) -> str:
+    """The verdict of a math-verify call scheduled on a pebble pool; a killed or failed call is
+    its own reason, never the run's end."""
+    from pebble import ProcessExpired
+
+    try:
+        return fut.result()
+    except TimeoutError:
+        return "verify_timeout"
+    except ProcessExpired:
+        return "verify_crash"
+    except Exception as e:
+        return f"verify_error:{type(e).__name__}"
+
+
+def remember(verified: dict, pair: tuple, verdict: str) -> None:
+    """Cache a pair's verdict (each distinct pair is verified once), in bounded memory."""
+    if len(verified) >= 200_000:
+        verified.clear()
+    verified[pair] = verdict
 
 
 def _verify(reference: str, predicted: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from factory.core import layout
 from factory.core.progress import Progress
 from filters.base import Reason
-from filters.chain import _Run, _init_worker, _judge, _verify, settle, view_rows
+from filters.chain import _Run, _init_worker, _judge, _verify, remember, settle, verify_result, view_rows
 
 # Output of stage 1 and 2, per input row.
 _DECISION = ("pos", "filter", "reason", "detail", "answer")
@@ -51,20 +51,8 @@ class _Judge:
         self.verified: dict[tuple, str] = {}
 
     def _verdict(self, pair: tuple) -> str:
-        from pebble import ProcessExpired
-
         if pair not in self.verified:
-            try:
-                verdict = self.pool.schedule(_verify, args=pair, timeout=self.timeout).result()
-            except TimeoutError:
-                verdict = "verify_timeout"
-            except ProcessExpired:
-                verdict = "verify_crash"
-            except Exception as e:
-                verdict = f"verify_error:{type(e).__name__}"
-            if len(self.verified) >= 200_000:
-                self.verified.clear()
-            self.verified[pair] = verdict
+            remember(self.verified, pair, verify_result(self.pool.schedule(_verify, args=pair, timeout=self.timeout)))
         return self.verified[pair]
 
     def __call__(self, items: dict) -> dict:
@@ -169,7 +157,7 @@ class RayRun(_Run):
 
         from filters.chain import scan_problems
 
-        fconfig, source, cfg = self.fconfig, self.source, self.cfg
+        fconfig, source = self.fconfig, self.source
         correctness = fconfig.filters.get("correctness")
         wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
         problems, majority = scan_problems(source, self.columns, fconfig.batch_rows, wants_majority)

@@ -299,6 +299,21 @@ def _claim_cores(n: int) -> list[int] | None:
     return None
 
 
+def _cpu_replica_settings(cpus: float) -> None:
+    """A CPU replica's process runs like the factory's own in-process engine: its own cores
+    (`_claim_cores`), vLLM's thread binding rather than Ray's OMP_NUM_THREADS (set to the actor's
+    CPUs, it makes vLLM keep that many torch threads while serving), and normal priority (Ray
+    starts workers at nice 15, below the driver and Ray's own daemons that share the cores)."""
+    if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+        _claim_cores(cpus)
+    if os.environ.get("OMP_NUM_THREADS") == str(max(1, int(cpus))):
+        del os.environ["OMP_NUM_THREADS"]
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except (PermissionError, OSError):
+        pass
+
+
 class _Replica:
     """One teacher engine in a Ray actor. Each call (a Ray Data batch, several at once in
     threads) queues its requests on one feed; a single thread drives the engine over that feed
@@ -306,8 +321,8 @@ class _Replica:
 
     def __init__(self, model: str, engine: EngineOptions, tokenizer: str | None, spec: SamplingSpec,
                  cpus: float, gpu: bool):
-        if not gpu and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-            _claim_cores(cpus)
+        if not gpu:
+            _cpu_replica_settings(cpus)
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()

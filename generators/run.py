@@ -131,7 +131,7 @@ def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
         from generators.engine import apply_platform_defaults
 
         settings = apply_platform_defaults(engine.llm_kwargs())
-        lines.append(f"backend            one in-process vLLM engine: " + ", ".join(
+        lines.append("backend            one in-process vLLM engine: " + ", ".join(
             f"{k}={v}" for k, v in settings.items() if k != "dtype_reason"))
     lines.append(f"teacher            {public_name(config.teacher)}")
     return "\n".join(lines)

@@ -157,6 +157,16 @@ def _same_outputs(local, ray_out) -> None:
     assert a["stats"] == b["stats"] and a["problems"] == b["problems"]
 
 
+def _filter_both_ways(source, config, tmp_path) -> None:
+    """`factory.filter` on `source` with the local and the Ray backend; the outputs must match."""
+    from factory import filter as filter_cli
+
+    common = ["--input", str(source), "--config", str(config), "--workers", "2"]
+    assert filter_cli.main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert filter_cli.main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    _same_outputs(tmp_path / "local", tmp_path / "ray")
+
+
 def _r1_rows() -> list[dict]:
     """R1-shaped traces (tests/r1_traces.py) over two ids of each problem, several samples each,
     clean and with every flaw: duplicate problems, exact duplicates, caps and flaws all fire."""
@@ -192,12 +202,7 @@ def test_filter_ray_backend_is_bit_identical_to_local_on_parquet_shards(tmp_path
         pq.write_table(pa.Table.from_pylist(part), shards / f"part-{i}.parquet", row_group_size=7)
     config = tmp_path / "f.yaml"
     config.write_text(DEFAULT_CONFIG.read_text().replace("max_per_problem: null", "max_per_problem: 2"))
-    from factory import filter as filter_cli
-
-    common = ["--input", str(shards), "--config", str(config), "--workers", "2"]
-    assert filter_cli.main([*common, "--out", str(tmp_path / "local")]) == 0
-    assert filter_cli.main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
-    _same_outputs(tmp_path / "local", tmp_path / "ray")
+    _filter_both_ways(shards, config, tmp_path)
     reasons = _filter_outputs(tmp_path / "ray")["stats"]["funnel"]
     dedup = next(s for s in reasons if s["filter"] == "dedup")["reasons"]
     assert dedup.get("duplicate_problem", 0) > 0 and dedup.get("over_cap", 0) > 0, dedup
@@ -214,12 +219,7 @@ def test_filter_ray_backend_matches_local_on_jsonl_with_every_reason(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", [r for r, _ in corpus()])
     config = tmp_path / "f.yaml"
     config.write_text(DEFAULT_CONFIG.read_text().replace("verify_timeout: 5", "verify_timeout: 2"))
-    from factory import filter as filter_cli
-
-    common = ["--input", str(src), "--config", str(config), "--workers", "2"]
-    assert filter_cli.main([*common, "--out", str(tmp_path / "local")]) == 0
-    assert filter_cli.main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
-    _same_outputs(tmp_path / "local", tmp_path / "ray")
+    _filter_both_ways(src, config, tmp_path)
     rejected = _filter_outputs(tmp_path / "ray")["rejected"][1].to_pylist()
     assert {r["id"]: r["reject_reason"] for r in rejected}["hang"] == "verify_timeout"
 
