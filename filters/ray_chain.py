@@ -150,7 +150,6 @@ class RayRun(_Run):
     """A filter run whose per-row work and dedup run on a Ray cluster; writing stays here."""
 
     def go(self):
-        import pyarrow as pa
         import ray
         import ray.data
         from ray.data import ActorPoolStrategy
@@ -183,39 +182,49 @@ class RayRun(_Run):
                                                             compute=ActorPoolStrategy(min_size=1, max_size=n))
         else:
             decided_ds = judged.select_columns(list(_DECISION))
-        total = source.num_rows
-        decisions: list[Any] = [None] * total
-        progress = Progress(total, unit="rows judged")
-        for b in decided_ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for pos, name, reason, detail, answer in zip(*(b.column(c).to_pylist() for c in _DECISION)):
-                if reason is not None and detail is not None:
-                    reason = Reason(reason, **json.loads(detail))
-                decisions[pos] = (name, reason, answer)
-            progress.update(b.num_rows)
-        progress.close()
-        if any(d is None for d in decisions):
-            from factory.core.errors import RuntimeFailure
+        self._write_all(_collect(decided_ds, source.num_rows))
+        self._check_and_publish()
+        return self.report
 
-            raise RuntimeFailure(f"the Ray stages decided {sum(d is not None for d in decisions)} of {total} rows")
+    def _write_all(self, decisions: list) -> None:
+        """The input once more, in order, each batch written with its decisions."""
+        import pyarrow as pa
 
+        from factory.core.shards import ShardWriter
+
+        source, total = self.source, self.source.num_rows
         out_schema = source.schema
         for name in ("reject_reason", "reject_filter", "reject_detail"):
             out_schema = out_schema.append(pa.field(name, pa.string()))
-        from factory.core.shards import ShardWriter
-
         self.accepted_w = ShardWriter(self.partial / layout.ACCEPTED, out_schema, max_rows=50_000, flush_seconds=1e9)
         self.rejected_w = ShardWriter(self.partial / layout.REJECTED, out_schema, max_rows=50_000, flush_seconds=1e9)
         self.progress = Progress(total, unit="rows written", work_unit="MB", work_scale=1e-6)
         pos = 0
-        for table in source.batches(fconfig.batch_rows):
+        for table in source.batches(self.fconfig.batch_rows):
             rows = view_rows(table, self.columns, derive=False)
             self._write(table, rows, decisions[pos:pos + table.num_rows])
             pos += table.num_rows
         self.accepted_w.close()
         self.rejected_w.close()
         self.progress.close()
-        self._check_and_publish()
-        return self.report
+
+
+def _collect(decided_ds, total: int) -> list:
+    """(filter, reason, answer) per input position, from the Ray stages' output."""
+    decisions: list[Any] = [None] * total
+    progress = Progress(total, unit="rows judged")
+    for b in decided_ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for pos, name, reason, detail, answer in zip(*(b.column(c).to_pylist() for c in _DECISION)):
+            if reason is not None and detail is not None:
+                reason = Reason(reason, **json.loads(detail))
+            decisions[pos] = (name, reason, answer)
+        progress.update(b.num_rows)
+    progress.close()
+    if any(d is None for d in decisions):
+        from factory.core.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"the Ray stages decided {sum(d is not None for d in decisions)} of {total} rows")
+    return decisions
 
 
 def _work_items(source, columns: list[str], batch_rows: int) -> list[dict]:

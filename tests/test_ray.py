@@ -63,32 +63,34 @@ def test_ray_replicas_write_the_engine_backends_traces(tiny_model, engine_backen
 
 
 def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, tmp_path):
-    """A head and two worker nodes, one replica on each; the second worker node (its raylet and
-    the replica's process) is removed once it has delivered traces and the run is part-way.
-    The run completes on what is left, every (problem, sample) on disk exactly once."""
+    """A head and three 1-CPU worker nodes, each its own raylet; two replicas. Once a worker
+    node's replica has delivered traces and the run is part-way, that node (its raylet and the
+    replica's process) is removed. Ray restarts the replica on the spare node and redoes the
+    batches it held; the run completes, every (problem, sample) on disk exactly once.
+    (With no spare room the restart waits for a survivor's slot: the same outcome, 1 to 6
+    minutes later on this machine, so the test keeps one node spare.)"""
     from ray.cluster_utils import Cluster
 
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(40))
     out = tmp_path / "run"
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
-        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        workers = {n.node_id: n for n in (cluster.add_node(num_cpus=1) for _ in range(3))}
         cluster.wait_for_nodes()
-        victim = workers[1]
         config = _config(tiny_model, problems, out, samples=4, max_tokens=160, backend="ray",
                          ray_address=cluster.address, replicas=2, cpus_per_replica=1, ray_batch_size=4,
-                         requests_per_replica=8,
-                         shard_rows=8, flush_seconds=0.5)
+                         requests_per_replica=8, shard_rows=8, flush_seconds=0.5)
         backend = make_backend(config)
         killed = {}
 
         def kill_mid_run():
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
-                served = backend.stats.get("served_by_node", {})
-                if served.get(victim.node_id, 0) >= 4 and len(shard_paths(out / "traces")) >= 2:
-                    killed["after"] = sum(served.values())
-                    cluster.remove_node(victim)
+                served = {k: v for k, v in backend.stats.get("served_by_node", {}).items() if k in workers}
+                if served and max(served.values()) >= 4 and len(shard_paths(out / "traces")) >= 2:
+                    victim = max(served, key=served.get)
+                    killed.update(node=victim, after=sum(backend.stats["served_by_node"].values()))
+                    cluster.remove_node(workers[victim])
                     return
                 time.sleep(0.05)
 
@@ -101,11 +103,12 @@ def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, 
             backend.close()
     finally:
         cluster.shutdown()
-    assert "after" in killed and killed["after"] < 160, killed   # the kill landed mid-run
+    assert "node" in killed and killed["after"] < 160, killed   # the kill landed mid-run
     rows = _rows(out)
     assert len(rows) == 160 and summary.missing == 0
     served = summary.backend_stats["served_by_node"]
-    assert served.get(workers[0].node_id, 0) > 0 and served.get(victim.node_id, 0) > 0, served
+    assert served[killed["node"]] > 0, served
+    assert sum(v for k, v in served.items() if k != killed["node"]) > 0, served   # the others finished it
     assert sum(served.values()) == 160
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
