@@ -402,23 +402,11 @@ class _Run:
 
     # -- the run ------------------------------------------------------------------
     def go(self) -> FilterReport:
-        import pyarrow as pa
         from pebble import ProcessPool
 
         fconfig, source = self.fconfig, self.source
-        shutil.rmtree(self.partial, ignore_errors=True)
-        correctness = fconfig.filters.get("correctness")
-        wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
-        problems, majority = scan_problems(source, self.columns, fconfig.batch_rows, wants_majority)
-        for f in self.filters:
-            f.prepare(problems)
-
-        out_schema = source.schema
-        for name in REJECT_COLUMNS:
-            out_schema = out_schema.append(pa.field(name, pa.string()))
-        self.accepted_w = ShardWriter(self.partial / layout.ACCEPTED, out_schema, max_rows=50_000, flush_seconds=1e9)
-        self.rejected_w = ShardWriter(self.partial / layout.REJECTED, out_schema, max_rows=50_000, flush_seconds=1e9)
-        self.progress = Progress(source.num_rows, unit="rows", work_unit="MB", work_scale=1e-6)
+        majority = self._prepare()
+        self._open_writers("rows")
         n = fconfig.n_workers
         features = dataclasses.replace(self.dedup) if self.dedup is not None else None
         with ProcessPool(max_workers=n, initializer=_init_worker, initargs=(self.stateless, features)) as pool:
@@ -434,11 +422,37 @@ class _Run:
                 self._advance(window, block=len(window) > 3 * n)
             while window:
                 self._advance(window, block=True)
+        self._close_writers()
+        self._check_and_publish()
+        return self.report
+
+    def _prepare(self) -> dict[str, str]:
+        """Clear OUT.partial, scan the input's problems once and prepare the filters that need
+        them all; returns the majority answers (empty unless correctness asks for them)."""
+        shutil.rmtree(self.partial, ignore_errors=True)
+        correctness = self.fconfig.filters.get("correctness")
+        wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
+        problems, majority = scan_problems(self.source, self.columns, self.fconfig.batch_rows, wants_majority)
+        for f in self.filters:
+            f.prepare(problems)
+        return majority
+
+    def _open_writers(self, unit: str) -> None:
+        """The accepted and rejected shard writers in OUT.partial (every input column plus the
+        reject columns), and the progress line over the input."""
+        import pyarrow as pa
+
+        out_schema = self.source.schema
+        for name in REJECT_COLUMNS:
+            out_schema = out_schema.append(pa.field(name, pa.string()))
+        self.accepted_w = ShardWriter(self.partial / layout.ACCEPTED, out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.rejected_w = ShardWriter(self.partial / layout.REJECTED, out_schema, max_rows=50_000, flush_seconds=1e9)
+        self.progress = Progress(self.source.num_rows, unit=unit, work_unit="MB", work_scale=1e-6)
+
+    def _close_writers(self) -> None:
         self.accepted_w.close()
         self.rejected_w.close()
         self.progress.close()
-        self._check_and_publish()
-        return self.report
 
     def _check_and_publish(self) -> None:
         cfg, fconfig, funnel, partial = self.cfg, self.fconfig, self.report.funnel, self.partial

@@ -25,7 +25,6 @@ import dataclasses
 import json
 from typing import Any
 
-from factory.core import layout
 from factory.core.progress import Progress
 from filters.base import Reason
 from filters.chain import _Run, _init_worker, _judge, _verify, remember, settle, verify_result, view_rows
@@ -154,14 +153,8 @@ class RayRun(_Run):
         import ray.data
         from ray.data import ActorPoolStrategy
 
-        from filters.chain import scan_problems
-
         fconfig, source = self.fconfig, self.source
-        correctness = fconfig.filters.get("correctness")
-        wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
-        problems, majority = scan_problems(source, self.columns, fconfig.batch_rows, wants_majority)
-        for f in self.filters:
-            f.prepare(problems)
+        majority = self._prepare()
         n = fconfig.n_workers
         features = dataclasses.replace(self.dedup) if self.dedup is not None else None
         wanted = [self.columns.problem, self.columns.answer, self.columns.id, self.columns.completion,
@@ -188,25 +181,13 @@ class RayRun(_Run):
 
     def _write_all(self, decisions: list) -> None:
         """The input once more, in order, each batch written with its decisions."""
-        import pyarrow as pa
-
-        from factory.core.shards import ShardWriter
-
-        source, total = self.source, self.source.num_rows
-        out_schema = source.schema
-        for name in ("reject_reason", "reject_filter", "reject_detail"):
-            out_schema = out_schema.append(pa.field(name, pa.string()))
-        self.accepted_w = ShardWriter(self.partial / layout.ACCEPTED, out_schema, max_rows=50_000, flush_seconds=1e9)
-        self.rejected_w = ShardWriter(self.partial / layout.REJECTED, out_schema, max_rows=50_000, flush_seconds=1e9)
-        self.progress = Progress(total, unit="rows written", work_unit="MB", work_scale=1e-6)
+        self._open_writers("rows written")
         pos = 0
-        for table in source.batches(self.fconfig.batch_rows):
+        for table in self.source.batches(self.fconfig.batch_rows):
             rows = view_rows(table, self.columns, derive=False)
             self._write(table, rows, decisions[pos:pos + table.num_rows])
             pos += table.num_rows
-        self.accepted_w.close()
-        self.rejected_w.close()
-        self.progress.close()
+        self._close_writers()
 
 
 def _collect(decided_ds, total: int) -> list:
