@@ -38,11 +38,9 @@ class _Judge:
 
     def __init__(self, filters: list, dedup, groups: dict, columns, majority: dict, verify_timeout: float,
                  batch_rows: int):
-        import logging
-
-        _init_worker(filters, dedup)
-        logging.getLogger("math_verify").setLevel(logging.ERROR)
         from pebble import ProcessPool
+
+        _init_worker(filters, dedup)   # the local workers' set-up: quiet math-verify, deferred verifies
 
         self.columns, self.majority, self.timeout, self.batch_rows = columns, majority, verify_timeout, batch_rows
         self.dedup, self.groups = dedup, groups   # groups: dedup's prepared problem id → group id

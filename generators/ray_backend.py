@@ -70,12 +70,15 @@ class Plan:
     fits_at_once: int
     memory_fraction: float | None = None   # CPU replicas: share of the node's RAM for each engine
 
+    def cluster_summary(self) -> str:
+        total = ", ".join(f"{v:g} {k}" for k, v in sorted(self.cluster.items()) if k in ("CPU", "GPU")) or "?"
+        return f"{total} in {self.cluster.get('nodes', '?')} node(s)"
+
     def lines(self) -> list[str]:
         world = self.tensor_parallel_size * self.pipeline_parallel_size
-        total = ", ".join(f"{v:g} {k}" for k, v in sorted(self.cluster.items()) if k in ("CPU", "GPU")) or "?"
         return [
             f"backend            ray ({self.address})",
-            f"cluster            {total} in {self.cluster.get('nodes', '?')} node(s)",
+            f"cluster            {self.cluster_summary()}",
             f"replicas           {self.replicas} (engines; each TP {self.tensor_parallel_size} x PP "
             f"{self.pipeline_parallel_size} = {world} device(s))",
             f"per replica        {self.cpus_per_replica:g} CPU, {self.gpus_per_replica:g} GPU; {self.executor}"
@@ -207,7 +210,7 @@ class RayBackend:
             self.close()
             raise InputError(f"--backend ray: one replica needs {self.plan.cpus_per_replica:g} CPU and "
                              f"{self.plan.gpus_per_replica:g} GPU, more than the cluster has "
-                             f"({self.plan.lines()[1].split(None, 1)[1]})")
+                             f"({self.plan.cluster_summary()})")
         self.stats: dict[str, Any] = {"replicas": options.replicas, "batches": 0, "duplicates_dropped": 0}
         print(f"ray: {options.replicas} replica(s) of {model} on {self.plan.address}, "
               f"{self.plan.cpus_per_replica:g} CPU + {self.plan.gpus_per_replica:g} GPU each",
@@ -223,7 +226,7 @@ class RayBackend:
                 "cpus_per_replica": p.cpus_per_replica, "gpus_per_replica": p.gpus_per_replica,
                 "executor": p.executor, "batch_size": p.batch_size,
                 "requests_per_replica": p.requests_per_replica,
-                "engine": {k: v for k, v in self.engine.llm_kwargs().items()}}
+                "engine": self.engine.llm_kwargs()}
 
     def close(self) -> None:
         import ray
@@ -310,7 +313,7 @@ def _cpu_replica_settings(cpus: float) -> None:
         del os.environ["OMP_NUM_THREADS"]
     try:
         os.setpriority(os.PRIO_PROCESS, 0, 0)
-    except (PermissionError, OSError):
+    except OSError:   # lowering a nice value needs the privilege to
         pass
 
 
