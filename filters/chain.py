@@ -472,6 +472,7 @@ class _Run:
             "code_sandbox": sandbox,
             "rejected": rejected, "check": "accepted + rejected = input",
             "funnel": funnel.stages(),
+            "flaws": funnel.flaws(),
             "yield": self.report.yields.summary(),
             "decontamination": self.report.leaks.summary() if self.decontamination else None,
             "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},

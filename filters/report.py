@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filters.flaws import flaw_table, funnel_flaws
+
 # Pass-rate bins: exactly 0 and exactly 1 apart, the rest in quarters.
 PASS_RATE_BINS = ("0", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1)", "1")
 # Answer-check outcomes that say nothing about the sample: there was nothing to compare with.
@@ -60,7 +62,11 @@ class Funnel:
             top = ", ".join(f"{r} {n:,}" for r, n in list(st["reasons"].items())[:3])
             lines.append(f"{st['filter']:<16}{st['in']:>10,}{st['rejected']:>10,}{st['out']:>10,}  {top}")
         lines.append(f"{'accepted':<16}{'':>10}{'':>10}{self.accepted:>10,}")
-        return "\n".join(lines)
+        return "\n".join(lines) + "\n\n" + flaw_table(self.flaws(), self.input_rows)
+
+    def flaws(self) -> dict[str, int]:
+        """Rejected traces per flaw (wrong, mixed language, loop/truncated, code, leak, duplicate, …)."""
+        return funnel_flaws(self.stages())
 
 
 @dataclass

@@ -120,6 +120,7 @@ def _funnel_section(stats: dict) -> list[str]:
                   [[f["filter"], f"{f['in']:,}", f"{f['rejected']:,}", f"{f['out']:,}",
                     ", ".join(f"{r} {n:,}" for r, n in f["reasons"].items()) or "-"] for f in funnel]),
            "", "![funnel](images/funnel.png)", ""]
+    out += _flaws_lines(stats)
     by_domain = stats.get("by_domain", {})
     if by_domain:
         names = [f["filter"] for f in funnel]
@@ -127,6 +128,17 @@ def _funnel_section(stats: dict) -> list[str]:
                                            [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
                                             for d, v in sorted(by_domain.items())]), ""]
     return out
+
+
+def _flaws_lines(stats: dict) -> list[str]:
+    """The same rejections by flaw (filters/flaws.py), so each filter's share of the work is visible."""
+    from filters.flaws import DESCRIPTIONS, funnel_flaws
+
+    flaws = stats.get("flaws") or funnel_flaws(stats.get("funnel", []))
+    total = max(1, stats.get("input_rows", 0))
+    return ["By flaw (share of all input traces):", "",
+            _table(["flaw", "traces", "share"], [[f"{DESCRIPTIONS.get(f, f)} (`{f}`)", f"{n:,}", f"{100 * n / total:.1f}%"]
+                                                 for f, n in flaws.items()]), ""]
 
 
 def _lengths_section(staged: Staged) -> list[str]:
