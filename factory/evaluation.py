@@ -80,24 +80,32 @@ def scores(samples: list[Sample]) -> dict:
             "cons@k": majority_correct / n}
 
 
-def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter]:
-    """Samples from a filter output whose only filter was correctness."""
+_ROW_COLUMNS = ("problem_id", "problem", "domain", "completion", "reasoning", "response", "finish_reason",
+                "completion_tokens", "reject_reason")
+
+
+def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter, dict]:
+    """Samples from a filter output whose only filter was correctness, their
+    verdicts, and the flaws in them (filters/flaws.py: language mixing,
+    loops or truncation, code in the reasoning, malformed output, mean length)."""
     import pyarrow.parquet as pq
 
     from filters.answers import extract_answer, normalise
+    from filters.flaws import output_flaw_rates
 
-    out, reasons = [], Counter()
+    out, reasons, rows = [], Counter(), []
     for part, accepted in ((layout.ACCEPTED, True), (layout.REJECTED, False)):
         folder = graded_dir / part
         if not folder.is_dir() or not list(folder.glob("*.parquet")):
             continue
-        table = pq.ParquetDataset(folder).read(columns=["problem_id", "response", "reject_reason"])
-        for pid, response, reason in zip(*(table.column(c).to_pylist() for c in
-                                           ("problem_id", "response", "reject_reason"))):
-            ans = extract_answer(response or "")
-            out.append(Sample(pid, accepted, normalise(ans) if ans is not None else None))
-            reasons[reason or "correct"] += 1
-    return out, reasons
+        dataset = pq.ParquetDataset(folder)
+        table = dataset.read(columns=[c for c in _ROW_COLUMNS if c in dataset.schema.names])
+        for row in table.to_pylist():
+            ans = extract_answer(row.get("response") or "")
+            out.append(Sample(row["problem_id"], accepted, normalise(ans) if ans is not None else None))
+            reasons[row["reject_reason"] or "correct"] += 1
+            rows.append(row)
+    return out, reasons, output_flaw_rates(rows, [s.correct for s in out])
 
 
 GRADER = {"correctness": {"no_reference": "drop", "domains": ["math"]}}  # the correctness filter alone
@@ -112,8 +120,8 @@ def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float =
     graded_dir.parent.mkdir(parents=True, exist_ok=True)
     grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, overwrite=True),
           FilterConfig(filters=json.loads(json.dumps(GRADER)), verify_timeout=verify_timeout, source="the evaluation grader"))
-    samples, verdicts = graded_samples(graded_dir)
-    return {**scores(samples), "verdicts": dict(verdicts)}
+    samples, verdicts, flaws = graded_samples(graded_dir)
+    return {**scores(samples), "verdicts": dict(verdicts), "flaws": flaws}
 
 
 def markdown(results: list[dict]) -> str:
@@ -130,7 +138,25 @@ def markdown(results: list[dict]) -> str:
             cells += ([f"{100 * s['pass@1']:.1f} ± {100 * s['pass@1_se']:.1f}", f"{100 * s['cons@k']:.1f}"]
                       if s else ["-", "-"])
         lines.append(f"| {b} | {'/'.join(sorted(ks))} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + _flaw_lines(results, benches))
+
+
+def _flaw_lines(results: list[dict], benches: list[str]) -> list[str]:
+    """The flaws in each model's own samples (filters/flaws.py), a row per benchmark and model."""
+    rows = [(b, r["model"], r["benchmarks"][b]["flaws"]) for b in benches for r in results
+            if "flaws" in r["benchmarks"].get(b, {})]
+    if not rows:
+        return []
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    out = ["", "Flaws in the samples (share of samples; filters/flaws.py):", "",
+           "| benchmark | model | mixed language | loop / truncated | code in reasoning | malformed | wrong answer "
+           "| mean tokens | pass@1 of clean samples |", "|---|---|---|---|---|---|---|---|---|"]
+    for b, model, f in rows:
+        clean = "-" if f.get("clean_pass@1") is None else f"{100 * f['clean_pass@1']:.1f}"
+        out.append(f"| {b} | {model} | {pct(f['mixed_language'])} | {pct(f['loop_truncated'])} | {pct(f['code'])} "
+                   f"| {pct(f['malformed'])} | {pct(f.get('wrong_answer', 0))} | {f['mean_completion_tokens']:.0f} "
+                   f"| {clean} |")
+    return out
 
 
 def load_results(paths: list[str]) -> list[dict]:

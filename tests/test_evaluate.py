@@ -74,6 +74,10 @@ def test_evaluate_with_the_tiny_model_resumes_and_compares(tiny_model, engine_ba
     saved = json.loads((out / "results.json").read_text())
     assert saved["benchmarks"]["mini"]["pass@1"] == mini["pass@1"] and saved["protocol"]["temperature"] == 0.6
     assert "| mini | 2 |" in (out / "results.md").read_text()
+    # flaws of the model's own samples: every sample cut at max_tokens counts as loop/truncated
+    assert mini["flaws"]["loop_truncated"] >= mini["finish_reasons"].get("length", 0) / 4
+    assert 0 < mini["flaws"]["mean_completion_tokens"] <= 24
+    assert f"| mini | {tiny_model} |" in (out / "results.md").read_text()
 
     evaluation.evaluate(evaluation.EvaluateConfig(**argv), backend=engine_backend)  # resume: nothing new
     runs = json.loads((out / "samples" / "mini" / "manifest.json").read_text())["runs"]
