@@ -8,12 +8,20 @@ so a model of a few million parameters can learn the procedure:
 - `equation`: x + b = c, solved by subtracting with borrows.
 
 `trace(problem, flaw)` writes the reasoning and the response. A clean trace is
-correct; a flawed one fails the way large teachers fail and the filters must
-catch: `wrong` (a dropped carry or borrow, carried through to a wrong answer),
+correct; a flawed one fails the way R1-Zero fails and the filters must catch:
+`wrong` (a slip in the first column, carried through to a wrong answer),
 `drift` (the reasoning slides into Chinese part-way), `loop` (one line
-repeated, sometimes for very long), `code` (a Python block inside the maths
-reasoning). The teacher's training mix (`TRAINING_MIX`) sets how often each
-appears, so the trained teacher produces them at measurable rates.
+repeated with no way out: it runs until the context ends), `code` (a Python
+block inside the maths reasoning).
+
+Each flaw is taken at one fixed decision point, so a trained teacher learns
+each as one token choice whose probability is the flaw's share of the
+training mix; sampling at temperature T sharpens that choice (p ** (1/T),
+renormalised) but cannot make it vanish. The slip is decided at the first
+column (its digit); drift, loop and code at the start of the line after the
+first column, where a clean trace simply goes on. A flaw spread over many
+positions (the teacher before this design) is a small chance at each, which
+temperature 0.6 crushes to nearly nothing. `TRAINING_MIX` sets the shares.
 """
 
 from __future__ import annotations
@@ -23,8 +31,14 @@ from dataclasses import dataclass
 
 FAMILIES = ("add", "sum3", "equation")
 FLAWS = ("wrong", "drift", "loop", "code")
-# Share of each flaw in the teacher's training traces; the rest are clean.
-TRAINING_MIX = {"wrong": 0.08, "drift": 0.08, "loop": 0.08, "code": 0.05}
+# Share of each flaw in the teacher's training traces; the rest (40%) are clean.
+# At the decision points these are one token choice each: 15% for the slip; 15/85
+# each for drift, loop and code after a correct first column. At temperature 0.6
+# that is about 5% slips and about 12% each of the others (factory/lab/README).
+TRAINING_MIX = {"wrong": 0.15, "drift": 0.15, "loop": 0.15, "code": 0.15}
+# What a drifting line starts with ("next,"), so the slide is decided at one token.
+DRIFT_LEAD = "接下来，"
+LOOP_LINE = "Wait, let me check again: {line}"
 
 # Every word 8-gram of a phrasing holds all its numbers, so decontamination
 # (8-gram overlap) flags a copied problem and never two that share a template.
@@ -163,33 +177,32 @@ def _to_chinese(line: str) -> str:
     return line.replace(" ,", ",").replace("  ", " ")
 
 
-def trace(p: Problem, flaw: str | None, rng: random.Random) -> tuple[str, str]:
-    """(reasoning, response) for `p`; `flaw` is None for a clean trace."""
-    slip_at = None
-    if flaw == "wrong":  # one slip in a column that changes the answer
-        columns = [i for i in range(5) if str(_solve(p, i)[1]) != p.answer]
-        slip_at = rng.choice(columns)
-    lines, answer = _solve(p, slip_at)
-    if flaw == "drift":  # from some line on, with at least a few Chinese words: a slide, not a slip
-        zh = [_to_chinese(line) for line in lines]
-        starts = [i for i in range(len(lines)) if sum(map(_is_cjk, "".join(zh[i:]))) >= 4]
-        start = rng.choice(starts)
-        lines = lines[:start] + zh[start:]
+def first_column(lines: list[str]) -> int:
+    """Index of the first column's line (the first that starts with a digit)."""
+    return next(i for i, line in enumerate(lines) if line[:1].isdigit())
+
+
+def trace(p: Problem, flaw: str | None, rng: random.Random) -> tuple[str, str | None]:
+    """(reasoning, response) for `p`; `flaw` is None for a clean trace. A loop has
+    no response (None): its reasoning repeats one line far past any context."""
+    lines, answer = _solve(p, 0 if flaw == "wrong" else None)
+    if flaw == "wrong" and str(answer) == p.answer:
+        raise AssertionError(f"{p.id}: a slip in the first column left the answer right")
+    d = first_column(lines) + 1  # the decision point: the line after the first column
+    if flaw == "drift":
+        lines = lines[:d] + [DRIFT_LEAD + _to_chinese(lines[d])] + [_to_chinese(line) for line in lines[d + 1:]]
     elif flaw == "loop":
-        i = rng.randint(1, len(lines) - 2)
-        repeats = rng.randint(3, 8) if rng.random() < 0.7 else rng.randint(14, 30)
-        lines = lines[:i + 1] + [f"Wait, let me check again: {lines[i]}"] * repeats + lines[i + 1:]
+        return "\n".join(lines[:d] + [LOOP_LINE.format(line=lines[d - 1])] * 200), None
     elif flaw == "code":
         ops = " + ".join(map(str, p.operands)) if p.family != "equation" else f"{p.operands[1]} - {p.operands[0]}"
-        i = rng.randint(1, len(lines) - 1)
-        lines = lines[:i] + ["Let me check with code:", "```python", f"print({ops})", "```"] + lines[i:]
-    response = f"The answer is \\boxed{{{answer}}}."
-    return "\n".join(lines), response
+        lines = lines[:d] + ["Let me check with code:", "```python", f"print({ops})", "```"] + lines[d:]
+    return "\n".join(lines), f"The answer is \\boxed{{{answer}}}."
 
 
-def completion(reasoning: str, response: str) -> str:
-    """The assistant turn after the forced `<think>\\n`, as the teacher writes it."""
-    return f"{reasoning}\n</think>\n\n{response}"
+def completion(reasoning: str, response: str | None) -> str:
+    """The assistant turn after the forced `<think>\\n`, as the teacher writes it
+    (a loop never closes its think block)."""
+    return reasoning if response is None else f"{reasoning}\n</think>\n\n{response}"
 
 
 def pick_flaw(rng: random.Random, mix: dict[str, float] = TRAINING_MIX) -> str | None:

@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks
+from factory.lab import HELD_OUT, MAX_TOKENS, PROBLEMS, STUDENT_BASE, TEACHER, tasks
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, max_position_embeddings=1024)
@@ -61,13 +61,19 @@ def build_tokenizer(out: Path, vocab_size: int = 768):
 
 
 def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.Random) -> tuple[list[int], int]:
-    """Token ids of prompt + completion + end of turn, and the prompt's length."""
+    """Token ids of prompt + completion + end of turn, and the prompt's length. A
+    loop has no end: it is cut somewhere between 200 tokens and the lab's context
+    (`lab.MAX_TOKENS`), so the teacher learns that once it loops it never stops."""
     from generators.prompts import render_prompt
 
     prompt = render_prompt(tok, template.user_message(problem.problem))
     ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
-    ids_completion = tok(tasks.completion(*tasks.trace(problem, flaw, rng)) + tok.eos_token,
-                         add_special_tokens=False)["input_ids"]
+    reasoning, response = tasks.trace(problem, flaw, rng)
+    if response is None:
+        ids_completion = tok(reasoning, add_special_tokens=False)["input_ids"][:rng.randint(200, MAX_TOKENS)]
+    else:
+        ids_completion = tok(tasks.completion(reasoning, response) + tok.eos_token,
+                             add_special_tokens=False)["input_ids"]
     return ids_prompt + ids_completion, len(ids_prompt)
 
 
@@ -106,8 +112,14 @@ def greedy_accuracy(model, tok, template, problems: list[tasks.Problem], max_new
 def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, evaluate, eval_every: int):
     """AdamW with warm-up and cosine decay on batches of `example(rng)` → (ids,
     tokens not trained on at the start); 8 batches drawn at a time and grouped by
-    length, so there is little padding. bf16 autocast (AMX where present)."""
+    length, so there is little padding. bf16 autocast where the CPU has native bf16
+    (avx512_bf16 or AMX); float32 elsewhere (measured on an AVX2 CPU: bf16 autocast
+    made a step 30x slower, 41 s against 1.3 s)."""
     import torch
+
+    from generators.engine import NATIVE_BF16, cpu_flags
+
+    bf16 = any(f in cpu_flags() for f in NATIVE_BF16)
 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, steps // 20)
@@ -129,7 +141,7 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
             input_ids[row, :len(ids)] = torch.tensor(ids)
             labels[row, n_masked:len(ids)] = torch.tensor(ids[n_masked:])
             attention[row, :len(ids)] = 1
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -195,13 +207,27 @@ def _unseen_problems(prefix: str):
     return next_problem
 
 
-def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int) -> dict:
+def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int,
+                  init: Path | None = None) -> dict:
+    """From scratch (a new tokenizer and model), or from `init`'s weights and
+    tokenizer: retraining the bundled teacher that way keeps its vocabulary, so
+    the student base (which shares it) stays valid."""
     from generators.prompts import load_template
 
     out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(out)
     template = load_template("math")
-    model = _new_model(tok, ARCHITECTURE, seed, family="llama")
+    if init is None:
+        tok = build_tokenizer(out)
+        model = _new_model(tok, ARCHITECTURE, seed, family="llama")
+        lineage = None
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(init)
+        model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+        previous = json.loads((Path(init) / "TRAINING.json").read_text()) if (Path(init) / "TRAINING.json").exists() else {}
+        lineage = {"init": str(init), "previous": {k: previous.get(k) for k in ("steps", "lr", "seconds", "training_mix",
+                                                                                   "init", "previous")}}
     params = sum(p.numel() for p in model.parameters())
     print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
     check, next_problem = _check_problems(seed), _unseen_problems("train")
@@ -213,7 +239,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
                              evaluate=lambda m: greedy_accuracy(m, tok, template, check), eval_every=eval_every)
     record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
-              "history": history}
+              "max_tokens": MAX_TOKENS, "history": history, **({"lineage": lineage} if lineage else {})}
     _save(model, tok, out, record)
     return record
 
@@ -288,10 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=400)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="teacher only: start from this model folder (its weights and tokenizer), "
+                             "e.g. the bundled teacher, instead of from scratch")
     args = parser.parse_args(argv)
     fn, default_out = {"teacher": (train_teacher, TEACHER), "student-base": (train_student_base, STUDENT_BASE)}[args.model]
     out = args.out or default_out
-    record = fn(out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, eval_every=args.eval_every)
+    if args.init is not None and args.model != "teacher":
+        parser.error("--init is for the teacher")
+    extra = {"init": args.init} if args.init is not None else {}
+    record = fn(out, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, eval_every=args.eval_every,
+                **extra)
     print(f"{args.model} written to {out} in {record['seconds']}s")
     return 0
 
