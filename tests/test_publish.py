@@ -64,6 +64,8 @@ def test_dry_run_stages_a_valid_card_and_an_exact_round_trip(tmp_path, capsys):
     assert [c["config_name"] for c in meta["configs"]] == ["default", "rejected"]
     text = card.text
     for needle in ("## What was thrown away", "| correctness | 40 | 8 | 32 | wrong_answer 8 |",
+                   "By flaw", "| wrong or missing final answer (`wrong`) | 8 | 20.0% |",
+                   "| reasoning mixes languages (`mixed_language`) | 0 | 0.0% |",
                    "## Decontamination", "| math500 | 0 | 0 | - |", "word 8-gram", "![funnel](images/funnel.png)",
                    "## Yield and difficulty", "| traces kept | 32 (80.0%) |", "| problems with no kept trace | 8 |",
                    "| 0 | 8 |", "| 1 | 32 |", "![pass rate](images/pass_rate.png)",

@@ -42,25 +42,51 @@ def funnel_chart(path: Path, input_rows: int, stages: list[dict], title: str) ->
     _save(fig, Path(path))
 
 
-def funnel_and_scores_chart(path: Path, input_rows: int, stages: list[dict], scores: list[dict], title: str) -> None:
-    """The funnel beside a bar per model (`scores`: dicts with "label",
-    "pass@1", "pass@1_se" and "cons@k", shares in [0, 1])."""
+def distillation_chart(path: Path, input_rows: int, accepted: int, flaws: dict[str, int], models: list[dict],
+                       title: str) -> None:
+    """The demo's summary: traces rejected per flaw, and accepted; pass@1 and cons@k per model;
+    and the flaws in each model's own outputs. `models`: dicts with "label",
+    "pass@1", "pass@1_se", "cons@k" and "flaws" (shares in [0, 1], as
+    `factory.evaluate` reports them, with "mean_completion_tokens")."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.45 * len(stages) + 2.6),
-                                      gridspec_kw={"width_ratios": [1.1, 1]})
-    _funnel(left, input_rows, stages, "filter funnel")
-    x = range(len(scores))
-    p1 = [100 * s["pass@1"] for s in scores]
-    bars = right.bar([i - 0.2 for i in x], p1, 0.4, yerr=[100 * s["pass@1_se"] for s in scores], capsize=4,
-                     color="#4C72B0", label="pass@1 (± SE)")
-    right.bar([i + 0.2 for i in x], [100 * s["cons@k"] for s in scores], 0.4, color="#DD8452", label="cons@k")
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(18, 5.2), gridspec_kw={"width_ratios": [1.15, 1, 1.1]})
+    counts = {**flaws, "accepted": accepted}
+    names = list(counts)[::-1]
+    bars = left.barh([n.replace("_truncated", " / truncated").replace("_", " ") for n in names],
+                     [counts[n] for n in names], color=["#55A868" if n == "accepted" else "#C44E52" for n in names])
+    for bar, n in zip(bars, names):
+        left.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                  f" {counts[n]:,} ({100 * counts[n] / max(1, input_rows):.1f}%)", va="center", fontsize=9)
+    left.set_xlim(0, max(list(counts.values()) + [1]) * 1.35)
+    left.set_xlabel(f"teacher traces, of {input_rows:,}")
+    left.set_title("what rejection sampling removed, by flaw")
+    x = range(len(models))
+    labels = [m["label"] for m in models]
+    p1 = [100 * m["pass@1"] for m in models]
+    bars = mid.bar([i - 0.2 for i in x], p1, 0.4, yerr=[100 * m["pass@1_se"] for m in models], capsize=4,
+                   color="#4C72B0", label="pass@1 (± SE)")
+    mid.bar([i + 0.2 for i in x], [100 * m["cons@k"] for m in models], 0.4, color="#DD8452", label="cons@k")
     for bar, v in zip(bars, p1):
-        right.text(bar.get_x() + bar.get_width() / 2, v + 2, f"{v:.1f}", ha="center", fontsize=9)
-    right.set_xticks(list(x), [s["label"] for s in scores], fontsize=9)
-    right.set_ylim(0, 105)
-    right.set_ylabel("% correct on held-out problems")
-    right.set_title("teacher and students")
+        mid.text(bar.get_x() + bar.get_width() / 2, v + 2, f"{v:.1f}", ha="center", fontsize=9)
+    mid.set_xticks(list(x), labels, fontsize=9)
+    mid.set_ylim(0, 105)
+    mid.set_ylabel("% correct on held-out problems")
+    mid.set_title("accuracy")
+    kinds = (("mixed_language", "mixed language", "#8172B3"), ("loop_truncated", "loop / truncated", "#C44E52"),
+             ("code", "code in reasoning", "#55A868"))
+    width = 0.8 / len(kinds)
+    for j, (key, name, colour) in enumerate(kinds):
+        vals = [100 * m["flaws"].get(key, 0) for m in models]
+        bars = right.bar([i - 0.4 + width * (j + 0.5) for i in x], vals, width, color=colour, label=name)
+        for bar, v in zip(bars, vals):
+            right.text(bar.get_x() + bar.get_width() / 2, v + 0.3, f"{v:.1f}", ha="center", fontsize=8)
+    right.set_xticks(list(x), [f"{lab}\n{m['flaws'].get('mean_completion_tokens', 0):.0f} tokens mean"
+                               for lab, m in zip(labels, models)], fontsize=9)
+    right.set_ylabel("% of the model's own samples")
+    right.set_title("flaws in each model's outputs (held-out problems)")
     right.legend(loc="upper right", fontsize=8)
+    right.set_ylim(0, max([100 * m["flaws"].get(k, 0) for m in models for k, _, _ in kinds] + [5]) * 1.3)
+    mid.legend(loc="upper right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, Path(path))

@@ -2,14 +2,16 @@
 
   python -m factory.demo [--problems N] [--samples 4] [--eval-problems N] [--student-steps N]
 
-1. generate   the bundled teacher samples R1 traces for the bundled problems
-2. teacher    the teacher is scored on the held-out `lab` benchmark (same engine)
-3. filter     rejection sampling; the funnel shows every failure mode caught
+1. generate   the bundled teacher samples R1 traces for the bundled problems (temperature 0.6)
+2. teacher    the teacher is scored on the held-out `lab` benchmark (same engine): pass@1 and
+              the flaws in its own samples (mixed language, loops, code, length)
+3. filter     rejection sampling; the funnel by filter and by flaw
 4. publish    the accepted traces staged as a Hub dataset repo (dry run)
 5. students   the same 0.9M-parameter student distilled twice, with equal compute:
               on the filtered traces and on all traces, unfiltered
-6. evaluate   both students on the held-out problems
-7. summary    a table, runs/lab/summary.json and runs/lab/summary.png (funnel + scores)
+6. evaluate   both students on the held-out problems: pass@1, cons@k and their own flaws
+7. summary    a table, runs/lab/summary.json and runs/lab/summary.png (rejections by flaw,
+              scores, and each model's flaw rates: teacher, filtered and unfiltered student)
 
 Everything lands in runs/lab, where each verb's no-argument defaults look, so
 `python -m factory.filter` and the rest can be rerun by hand on the demo's
@@ -40,11 +42,11 @@ class DemoConfig(EngineOptions, FarmOptions, LogOptions):
         "help": "teacher model (default: the bundled one); e.g. deepseek-ai/DeepSeek-R1 on GPUs"})
     n_problems: int = field(default=600, metadata={"flag": "--problems", "help": "bundled problems to sample (of 1,200)"})
     samples: int = field(default=4, metadata={"help": "teacher samples per problem"})
-    # A 3M-parameter teacher is far sharper than R1: at 0.6 it almost never takes
-    # the flawed branches it learned (measured: no loop, drift or code in 2,400
-    # traces), so the demo samples it hot, where its failures show. Evaluation
-    # keeps the R1 protocol (0.6).
-    temperature: float = field(default=1.0, metadata={"help": "teacher sampling temperature"})
+    # The R1 protocol: the teacher learned each flaw as one token choice (factory/lab/tasks.py),
+    # which survives temperature 0.6. Evaluation samples every model at 0.6 too.
+    temperature: float = field(default=0.6, metadata={"help": "teacher sampling temperature (R1: 0.6)"})
+    max_tokens: int = field(default=lab.MAX_TOKENS, metadata={
+        "help": "new tokens per sample, every model (the lab's context; R1: 32,768): a loop runs until cut here"})
     eval_problems: int | None = field(default=None, metadata={"help": "held-out problems (default: all 300)"})
     eval_samples: int = field(default=4, metadata={"help": "k: samples per held-out problem, for the students"})
     teacher_eval_samples: int = field(default=2, metadata={
@@ -115,7 +117,7 @@ def _students(config: DemoConfig, started: float) -> dict:
 
 
 def run(config: DemoConfig) -> dict:
-    from factory.core.charts import funnel_and_scores_chart
+    from factory.core.charts import distillation_chart
     from factory.core.shards import atomic_write_json
     from factory.evaluation import EvaluateConfig, evaluate
 
@@ -127,72 +129,55 @@ def run(config: DemoConfig) -> dict:
         _step(6, f"evaluate the student distilled on {name} traces", started)
         scored[f"student ({name})"] = evaluate(EvaluateConfig(
             model=s["model"], out=config.run / f"eval-student-{name}", benchmarks=["lab"],
-            samples=config.eval_samples, limit=config.eval_problems))
+            samples=config.eval_samples, limit=config.eval_problems, max_tokens=config.max_tokens))
 
     _step(7, "summary", started)
     summary = _summary(json.loads((config.run / "filter" / layout.STATS).read_text()), scored, students,
                        time.monotonic() - started)
     atomic_write_json(config.run / "summary.json", summary)
-    rows = [{"label": label.replace(" (", "\n("), **r["benchmarks"]["lab"]} for label, r in scored.items()]
-    funnel_and_scores_chart(config.run / "summary.png", summary["funnel"]["input"], summary["funnel"]["stages"],
-                            rows, "R1 distillation in miniature: rejection sampling, then SFT of a 4x smaller student")
+    distillation_chart(config.run / "summary.png", summary["funnel"]["input"], summary["funnel"]["accepted"],
+                       summary["funnel"]["flaws"],
+                       [{**m, "label": m["model"].replace(" (", "\n(")} for m in summary["models"]],
+                       "R1 distillation in miniature: rejection sampling, then SFT of a 4x smaller student")
     print(summary_table(summary))
     print(f"\nwrote {config.run / 'summary.json'} and {config.run / 'summary.png'}; "
           f"demo finished in {summary['seconds']:.0f}s")
     return summary
 
 
-# What the teacher was taught to do wrong (factory/lab/tasks.py), and the
-# filter reasons that catch it.
-FAILURE_MODES = {
-    "truncated at the context (loops)": {"format": ["truncated"]},
-    "malformed think block": {"format": ["unclosed_think", "multiple_think_blocks", "empty_reasoning",
-                                         "empty_response", "no_completion"]},
-    "repetition loops": {"readability": ["repeated_lines", "repetition"]},
-    "code in maths reasoning": {"readability": ["code_in_reasoning"]},
-    "drift into Chinese": {"language": ["mixed_language"]},
-    "leaked held-out problems": {"decontamination": None},
-    "wrong or missing answer": {"correctness": None},
-    "duplicate samples": {"dedup": None},
-}
-
-
-def failure_modes(stages: list[dict]) -> dict[str, int]:
-    reasons = {s["filter"]: s["reasons"] for s in stages}
-    out = {}
-    for mode, where in FAILURE_MODES.items():
-        (filt, names), = where.items()
-        got = reasons.get(filt, {})
-        out[mode] = sum(n for r, n in got.items() if names is None or r in names)
-    return out
-
-
 def _summary(stats: dict, scored: dict, students: dict, seconds: float) -> dict:
+    from filters.flaws import funnel_flaws
+
     models = []
     for label, r in scored.items():
         b = r["benchmarks"]["lab"]
         trained = students.get(label.split("(")[-1].rstrip(")")) if label != "teacher" else None
         models.append({"model": label, "path": r["model"], "trained_on_rows": trained and trained["rows"],
                        "pass@1": b["pass@1"], "pass@1_se": b["pass@1_se"], "cons@k": b["cons@k"], "k": b["k"],
-                       "problems": b["problems"], "finish_reasons": b.get("finish_reasons", {})})
+                       "problems": b["problems"], "flaws": b["flaws"], "finish_reasons": b.get("finish_reasons", {})})
     return {"seconds": round(seconds, 1),
-            "funnel": {"input": stats["input_rows"], "accepted": stats["accepted"], "stages": stats["funnel"]},
-            "failure_modes": failure_modes(stats["funnel"]),
+            "funnel": {"input": stats["input_rows"], "accepted": stats["accepted"], "stages": stats["funnel"],
+                       "flaws": stats.get("flaws") or funnel_flaws(stats["funnel"])},
             "models": models}
 
 
 def summary_table(summary: dict) -> str:
-    lines = ["", "| model | trained on | pass@1 (± SE) | cons@k | samples cut at the context |", "|---|---|---|---|---|"]
+    from filters.flaws import DESCRIPTIONS
+
+    lines = ["", "| model | trained on | pass@1 (± SE) | cons@k | mixed language | loop / truncated | code "
+                 "| mean tokens | pass@1 of clean samples |", "|---|---|---|---|---|---|---|---|---|"]
     for m in summary["models"]:
-        cut = m["finish_reasons"].get("length", 0)
-        total = sum(m["finish_reasons"].values()) or 1
+        f = m["flaws"]
+        clean = "-" if f["clean_pass@1"] is None else f"{100 * f['clean_pass@1']:.1f}"
         lines.append(f"| {m['model']} | {'-' if m['trained_on_rows'] is None else format(m['trained_on_rows'], ',') + ' traces'} "
                      f"| {100 * m['pass@1']:.1f} ± {100 * m['pass@1_se']:.1f} | {100 * m['cons@k']:.1f} "
-                     f"| {100 * cut / total:.1f}% |")
-    f = summary["funnel"]
-    lines += ["", f"teacher traces: {f['input']:,} → {f['accepted']:,} accepted", "",
-              "| failure mode | traces caught | share |", "|---|---|---|"]
-    lines += [f"| {mode} | {n:,} | {100 * n / max(1, f['input']):.1f}% |" for mode, n in summary["failure_modes"].items()]
+                     f"| {100 * f['mixed_language']:.1f}% | {100 * f['loop_truncated']:.1f}% | {100 * f['code']:.1f}% "
+                     f"| {f['mean_completion_tokens']:.0f} | {clean} |")
+    fun = summary["funnel"]
+    lines += ["", f"teacher traces: {fun['input']:,} → {fun['accepted']:,} accepted", "",
+              "| rejected for | traces | share of input |", "|---|---|---|"]
+    lines += [f"| {DESCRIPTIONS[flaw]} (`{flaw}`) | {n:,} | {100 * n / max(1, fun['input']):.1f}% |"
+              for flaw, n in fun["flaws"].items()]
     return "\n".join(lines)
 
 
