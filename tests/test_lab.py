@@ -131,3 +131,19 @@ def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
     assert set(models) == {"teacher", "student (filtered)", "student (unfiltered)"}
     assert 0.6 <= models["teacher"]["pass@1"] <= 1.0, models["teacher"]
     assert models["student (filtered)"]["trained_on_rows"] < models["student (unfiltered)"]["trained_on_rows"]
+
+
+def test_the_r1_claim_holds_only_beyond_two_standard_errors():
+    from factory.lab.demo import claims
+
+    def student(name, p1, se, mixed, loops, samples=1200):
+        flaws = {"mixed_language": mixed, "loop_truncated": loops, "code": 0.0}
+        return {"model": f"student ({name})", "pass@1": p1, "pass@1_se": se, "flaws": flaws, "samples": samples}
+
+    got = {c["claim"]: c for c in claims([student("filtered", 0.20, 0.015, 0.01, 0.02),
+                                          student("unfiltered", 0.17, 0.015, 0.08, 0.025)])}
+    assert got["less accurate (pass@1)"]["holds"] is False  # 3.0 points against 2 x 2.1
+    assert got["mixes languages more"]["holds"] is True and got["loops / is cut more"]["holds"] is False
+    assert got["writes code in its reasoning more"]["holds"] is False  # 0 vs 0
+    assert got["mixes languages more"]["se"] == pytest.approx((0.01 * 0.99 / 1200 + 0.08 * 0.92 / 1200) ** 0.5)
+    assert claims([student("filtered", 0.2, 0.01, 0, 0)]) == []

@@ -22,6 +22,7 @@ reused.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -154,11 +155,33 @@ def _summary(stats: dict, scored: dict, students: dict, seconds: float) -> dict:
         trained = students.get(label.split("(")[-1].rstrip(")")) if label != "teacher" else None
         models.append({"model": label, "path": r["model"], "trained_on_rows": trained and trained["rows"],
                        "pass@1": b["pass@1"], "pass@1_se": b["pass@1_se"], "cons@k": b["cons@k"], "k": b["k"],
-                       "problems": b["problems"], "flaws": b["flaws"], "finish_reasons": b.get("finish_reasons", {})})
+                       "problems": b["problems"], "samples": b["samples"], "flaws": b["flaws"],
+                       "finish_reasons": b.get("finish_reasons", {})})
     return {"seconds": round(seconds, 1),
             "funnel": {"input": stats["input_rows"], "accepted": stats["accepted"], "stages": stats["funnel"],
                        "flaws": stats.get("flaws") or funnel_flaws(stats["funnel"])},
-            "models": models}
+            "models": models, "claims": claims(models)}
+
+
+def claims(models: list[dict]) -> list[dict]:
+    """The R1 claim, checked: the student distilled on unfiltered traces is less accurate and
+    mixes languages, loops and writes code more than the one on filtered traces. Each holds when
+    the difference exceeds two standard errors (pass@1: over problems; flaw rates: binomial over
+    samples, which counts a problem's k samples as independent, so it errs towards "holds")."""
+    by = {m["model"]: m for m in models}
+    f, u = by.get("student (filtered)"), by.get("student (unfiltered)")
+    if not f or not u:
+        return []
+    out = [{"claim": "less accurate (pass@1)", "filtered": f["pass@1"], "unfiltered": u["pass@1"],
+            "difference": f["pass@1"] - u["pass@1"], "se": math.hypot(f["pass@1_se"], u["pass@1_se"])}]
+    for key, name in (("mixed_language", "mixes languages more"), ("loop_truncated", "loops / is cut more"),
+                      ("code", "writes code in its reasoning more")):
+        a, b = f["flaws"][key], u["flaws"][key]
+        se = math.sqrt(a * (1 - a) / max(1, f["samples"]) + b * (1 - b) / max(1, u["samples"]))
+        out.append({"claim": name, "filtered": a, "unfiltered": b, "difference": b - a, "se": se})
+    for c in out:
+        c["holds"] = c["difference"] > 2 * c["se"]
+    return out
 
 
 def summary_table(summary: dict) -> str:
@@ -173,6 +196,12 @@ def summary_table(summary: dict) -> str:
                      f"| {100 * m['pass@1']:.1f} ± {100 * m['pass@1_se']:.1f} | {100 * m['cons@k']:.1f} "
                      f"| {100 * f['mixed_language']:.1f}% | {100 * f['loop_truncated']:.1f}% | {100 * f['code']:.1f}% "
                      f"| {f['mean_completion_tokens']:.0f} | {clean} |")
+    if summary.get("claims"):
+        lines += ["", "R1's claim, the unfiltered student against the filtered one (holds: difference > 2 SE):", "",
+                  "| the unfiltered student… | filtered | unfiltered | difference (± SE) | holds |", "|---|---|---|---|---|"]
+        lines += [f"| {c['claim']} | {100 * c['filtered']:.1f}% | {100 * c['unfiltered']:.1f}% "
+                  f"| {100 * c['difference']:+.1f} ± {100 * c['se']:.1f} | {'yes' if c['holds'] else 'no'} |"
+                  for c in summary["claims"]]
     fun = summary["funnel"]
     lines += ["", f"teacher traces: {fun['input']:,} → {fun['accepted']:,} accepted", "",
               "| rejected for | traces | share of input |", "|---|---|---|"]
