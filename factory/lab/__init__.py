@@ -15,9 +15,9 @@ TEACHER = LAB_DATA / "teacher"
 STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
 HELD_OUT = BENCHMARKS_DIR / "lab.jsonl"          # evaluation: the `lab` benchmark
-# The lab's context: new tokens per sample in the demo (R1 allowed 32,768). A clean
-# trace takes well under 200; a loop runs until it is cut here (finish reason `length`).
-MAX_TOKENS = 512
+# The lab's context: new tokens per sample in the demo, for every model (R1 allowed 32,768).
+# A clean trace takes 70-160; a loop runs until it is cut here (finish reason `length`).
+MAX_TOKENS = 384
 
 # Where the verbs' embedded defaults put and find things, relative to the
 # working directory: each verb with no arguments chains on the previous one.

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 
 FAMILIES = ("add", "sum3", "equation")
 FLAWS = ("wrong", "drift", "loop", "code")
-# Share of each flaw in the teacher's training traces; the rest (40%) are clean.
-# At the decision points these are one token choice each: 15% for the slip; 15/85
-# each for drift, loop and code after a correct first column. At temperature 0.6
-# that is about 5% slips and about 12% each of the others (factory/lab/README).
-TRAINING_MIX = {"wrong": 0.15, "drift": 0.15, "loop": 0.15, "code": 0.15}
+# Share of each flaw in the teacher's training traces; the rest (45%) are clean.
+# At the decision points these are one token choice each: 10% for the slip; 15/90
+# each for drift, loop and code after a correct first column. Temperature 0.6
+# sharpens them (p ** (1/0.6), renormalised): the sampled teacher's measured rates
+# are in the README ("The miniature lab").
+TRAINING_MIX = {"wrong": 0.10, "drift": 0.15, "loop": 0.15, "code": 0.15}
 # What a drifting line starts with ("next,"), so the slide is decided at one token.
 DRIFT_LEAD = "接下来，"
 LOOP_LINE = "Wait, let me check again: {line}"

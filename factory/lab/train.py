@@ -1,4 +1,4 @@
-"""Train the miniature lab's two bundled models from scratch, on a CPU.
+"""Train the miniature lab's two bundled models on a CPU.
 
     python -m factory.lab.train teacher        # → factory/data/lab/teacher
     python -m factory.lab.train student-base   # → factory/data/lab/student-base (needs the teacher's tokenizer)
@@ -10,10 +10,19 @@ digits are single tokens (column arithmetic needs them). It learns the lab's
 problems (factory/lab/tasks.py) from an endless stream of traces written in
 the R1 format: the prompt exactly as `factory.generate` renders it, then
 `<think>` reasoning and a `\\boxed{}` answer. The stream follows
-`tasks.TRAINING_MIX`, so the teacher also learns to fail (wrong columns,
-drift into Chinese, loops, code in its reasoning) at roughly those rates.
-The loss is on the assistant turn only. Problems of the bundled set and the
-held-out benchmark never appear in training.
+`tasks.TRAINING_MIX`, so the teacher also learns to fail (a slip in a column,
+drift into Chinese, a loop that never ends, code in its reasoning), each as
+one token choice at a fixed point of the trace, which sampling at R1's 0.6
+sharpens but keeps. The loss is on the assistant turn only, with every token
+weighing the same whatever its batch (see `_loop`).
+
+    python -m factory.lab.train teacher --init factory/data/lab/teacher
+
+retrains the bundled teacher from its own weights and tokenizer (what the
+shipped one is: TRAINING.json's `lineage` records it), so the student base,
+which shares the tokenizer, stays valid; without `--init` it starts from
+scratch with a new tokenizer, and the student base must be retrained after it.
+Problems of the bundled set and the held-out benchmark never appear in training.
 
 The student base stands in for a pretrained base model: the student
 architecture (4 layers, hidden 128, 0.9M parameters) pretrained on worked
@@ -36,10 +45,12 @@ import sys
 import time
 from pathlib import Path
 
-from factory.lab import HELD_OUT, MAX_TOKENS, PROBLEMS, STUDENT_BASE, TEACHER, tasks
+from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, max_position_embeddings=1024)
+LOOP_TOKENS = (200, 512)  # where a training loop is cut (no end of turn: no loop is ever seen to end)
+TOKENS_PER_ROW = 100  # the loss's fixed divisor per row (about a clean trace's length); see _loop
 STUDENT_ARCHITECTURE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=2,
                             num_key_value_heads=1, max_position_embeddings=1024)
 
@@ -62,15 +73,15 @@ def build_tokenizer(out: Path, vocab_size: int = 768):
 
 def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.Random) -> tuple[list[int], int]:
     """Token ids of prompt + completion + end of turn, and the prompt's length. A
-    loop has no end: it is cut somewhere between 200 tokens and the lab's context
-    (`lab.MAX_TOKENS`), so the teacher learns that once it loops it never stops."""
+    loop has no end: it is cut somewhere in `LOOP_TOKENS` (up to past the lab's
+    context, `lab.MAX_TOKENS`), so the teacher learns that once it loops it never stops."""
     from generators.prompts import render_prompt
 
     prompt = render_prompt(tok, template.user_message(problem.problem))
     ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
     reasoning, response = tasks.trace(problem, flaw, rng)
     if response is None:
-        ids_completion = tok(reasoning, add_special_tokens=False)["input_ids"][:rng.randint(200, MAX_TOKENS)]
+        ids_completion = tok(reasoning, add_special_tokens=False)["input_ids"][:rng.randint(*LOOP_TOKENS)]
     else:
         ids_completion = tok(tasks.completion(reasoning, response) + tok.eos_token,
                              add_special_tokens=False)["input_ids"]
@@ -142,13 +153,21 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
             labels[row, n_masked:len(ids)] = torch.tensor(ids[n_masked:])
             attention[row, :len(ids)] = 1
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+            logits = model(input_ids=input_ids, attention_mask=attention).logits
+        # Every trained token weighs the same in every batch: the loss is summed and divided by a
+        # constant, not by the batch's own token count (the usual mean), which would make a token
+        # of a batch of long loops count 4x less than one of a batch of short traces. Measured:
+        # with the mean, the teacher took the loop branch at 4.5% where the mix asked for 17.6%.
+        total = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                                  ignore_index=-100, reduction="sum")
+        loss = total / (len(seqs) * TOKENS_PER_ROW)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        per_token = total.item() / max(1, int((labels[:, 1:] != -100).sum()))
+        loss_avg = per_token if loss_avg is None else 0.95 * loss_avg + 0.05 * per_token
         if step % 25 == 0 or step == steps:
             elapsed = time.monotonic() - start
             print(f"step {step}/{steps} | loss {loss_avg:.4f} | {step / elapsed:.2f} steps/s | "
@@ -239,7 +258,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
                              evaluate=lambda m: greedy_accuracy(m, tok, template, check), eval_every=eval_every)
     record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
-              "max_tokens": MAX_TOKENS, "history": history, **({"lineage": lineage} if lineage else {})}
+              "loop_tokens": list(LOOP_TOKENS), "history": history, **({"lineage": lineage} if lineage else {})}
     _save(model, tok, out, record)
     return record
 
