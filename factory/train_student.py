@@ -34,6 +34,9 @@ class TrainStudentConfig(LogOptions):
     out: Path | None = field(default=None, metadata={"help": "output folder: checkpoints/ and the trained model/ (default: runs/lab/student-SIZE)"})
     dry_run: bool = field(default=False, metadata={"help": "print the plan (GPUs, memory, tokens, command); train nothing"})
     max_steps: int | None = field(default=None, metadata={"help": "stop after N optimizer steps"})
+    keep_unfinished: bool = field(default=False, metadata={
+        "help": "also train on rows cut before their think block closed (no response), as written: "
+                "what unfiltered teacher output feeds a student (off: such rows are dropped, counted)"})
     resume: bool = field(default=True, metadata={"help": "resume from the latest checkpoint in OUT/checkpoints"})
     report_to: str | None = field(default=None, metadata={"help": "trainer report_to (wandb, tensorboard, none…)"})
     push_to_hub: str | None = field(default=None, metadata={"help": "push the trained model to this Hub repo id"})
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         from students.sft import train
 
         result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,
-                       report_to=config.report_to, push_to_hub=config.push_to_hub)
+                       report_to=config.report_to, push_to_hub=config.push_to_hub, unfinished=config.keep_unfinished)
         if len(result.losses) > 1:
             loss = f"loss {result.losses[0]:.3f} → {result.losses[-1]:.3f}"
         else:  # fewer steps than logging_steps: only the run's mean was logged

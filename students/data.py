@@ -6,7 +6,12 @@ Each trace becomes a prompt-completion conversation:
   assistant: "<think>\\n{reasoning}\\n</think>\\n\\n{response}"
 so the student learns to open its answer with the think block, as the
 teacher was made to. Rows without reasoning or response cannot teach that
-and are dropped, counted.
+and are dropped, counted. With `unfinished=True` (`--keep-unfinished`), a
+row cut before its think block closed (reasoning, no response: a loop run
+to the context) is kept as it was written, "<think>\\n{reasoning}" with no
+closing tag and no answer, the chat template ending the turn after it: what
+training on unfiltered teacher output really feeds a student (the demo's
+unfiltered student).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class DataReport:
     rows: int
     used: int
     dropped_no_reasoning: int
+    unfinished: int = 0        # rows kept without a response (`unfinished=True`)
 
 
 def load_rows(spec: str):
@@ -56,8 +62,8 @@ def assistant_text(reasoning: str, response: str) -> str:
     return f"<think>\n{reasoning.strip()}\n</think>\n\n{response.strip()}"
 
 
-def to_conversations(ds, spec: str = "data"):
-    """(Dataset with `prompt` and `completion` message lists, DataReport)."""
+def to_conversations(ds, spec: str = "data", unfinished: bool = False):
+    """(Dataset with `prompt` and `completion` message lists, DataReport); see the module docstring."""
     from generators.prompts import load_template
     from generators.traces import split_completion
 
@@ -79,14 +85,19 @@ def to_conversations(ds, spec: str = "data"):
             domain = row.get("domain") or "math"
             templates.setdefault(domain, load_template(domain))
             prompt = templates[domain].user_message(row["problem"])
-        ok = bool((reasoning or "").strip()) and bool((response or "").strip())
+        has_reasoning, has_response = bool((reasoning or "").strip()), bool((response or "").strip())
+        cut = unfinished and has_reasoning and not has_response
+        text = f"<think>\n{reasoning.strip()}" if cut else assistant_text(reasoning or "", response or "")
         return {"prompt": [{"role": "user", "content": prompt}],
-                "completion": [{"role": "assistant", "content": assistant_text(reasoning or "", response or "")}],
-                "_ok": ok}
+                "completion": [{"role": "assistant", "content": text}],
+                "_ok": has_reasoning and (has_response or cut), "_cut": cut}
 
     converted = ds.map(convert, remove_columns=ds.column_names)
-    used = converted.filter(lambda r: r["_ok"]).remove_columns("_ok")
-    report = DataReport(rows=ds.num_rows, used=used.num_rows, dropped_no_reasoning=ds.num_rows - used.num_rows)
+    kept = converted.filter(lambda r: r["_ok"])
+    cut = sum(kept["_cut"]) if kept.num_rows else 0
+    used = kept.remove_columns(["_ok", "_cut"])
+    report = DataReport(rows=ds.num_rows, used=used.num_rows, dropped_no_reasoning=ds.num_rows - used.num_rows,
+                        unfinished=cut)
     if used.num_rows == 0:
         raise InputError(f"--data {spec}: none of its {ds.num_rows} rows has both reasoning and a response "
                          "(train on the filter's accepted traces)")

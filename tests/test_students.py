@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 
@@ -368,3 +369,45 @@ def test_multi_gpu_relaunch_runs_accelerate_with_arguments_not_a_shell_string(tm
     (args, kw), = calls
     assert "shell" not in kw and args[1:3] == ["-m", "accelerate.commands.launch"]
     assert args[args.index("--num_processes") + 1] == "2" and str(data) in args and args[-1] == "--no-launch"
+
+
+def test_unfinished_rows_are_dropped_unless_kept_as_written(tmp_path):
+    """A loop cut at the context has reasoning and no response: dropped (counted) by default;
+    with --keep-unfinished, trained as the teacher wrote it, think block open, no answer."""
+    import datasets
+
+    from students.data import to_conversations
+
+    loop = "9 + 7 = 16.\n" + "Wait, let me check again: 9 + 7 = 16.\n" * 30
+    ds = datasets.Dataset.from_list([
+        {"problem": "What is 9 + 7?", "reasoning": "9 + 7 = 16.", "response": "The answer is \\boxed{16}."},
+        {"problem": "What is 9 + 7?", "reasoning": loop, "response": None},
+        {"problem": "What is 9 + 7?", "reasoning": "", "response": None}])
+    used, report = to_conversations(ds)
+    assert (report.used, report.dropped_no_reasoning, report.unfinished) == (1, 2, 0)
+    used, report = to_conversations(ds, unfinished=True)
+    assert (report.used, report.dropped_no_reasoning, report.unfinished) == (2, 1, 1)
+    cut = used[1]["completion"][0]["content"]
+    assert cut == "<think>\n" + loop.strip() and "</think>" not in cut
+    assert used[0]["completion"][0]["content"].endswith("</think>\n\nThe answer is \\boxed{16}.")
+
+
+def test_length_bucketed_training_weighs_every_token_the_same(tmp_path):
+    """Under length buckets a step's loss is its token sum over the dataset's mean trained tokens
+    per row times its rows, not over its own token count: a step of long traces (loops) must not
+    make each of its tokens count less."""
+    from students.data import load_rows, to_conversations
+    from students.sft import build_trainer
+
+    r = _tiny_with("tiny")
+    assert r.length_buckets
+    conversations, _ = to_conversations(load_rows(str(accepted_traces(tmp_path / "acc"))))
+    t = build_trainer(r, conversations, tmp_path / "o", max_steps=1, save_strategy="no", report_to="none")
+    labels = t.train_dataset["labels"]
+    assert t.tokens_per_row == pytest.approx(sum(sum(x != -100 for x in row) for row in labels) / len(labels))
+    batch = next(iter(t.get_train_dataloader()))
+    rows = batch["labels"].shape[0]
+    assert float(t._get_num_items_in_batch([batch], "cpu")) == pytest.approx(t.tokens_per_row * rows)
+    plain = build_trainer(dataclasses.replace(r, length_buckets=None), conversations, tmp_path / "p", max_steps=1,
+                          save_strategy="no", report_to="none", train_sampling_strategy="random")
+    assert not hasattr(plain, "tokens_per_row")  # without buckets, the usual mean over the step's tokens
