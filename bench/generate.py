@@ -11,8 +11,9 @@ Two workloads, each on the engine `factory.generate` builds on this machine
 (dtype, eager/compiled and process layout from generators/engine.py):
 
   tiny   a random tiny Qwen2 (built here), made-up problems, temperature 0.6, 256 new tokens
-  lab    the bundled lab teacher on the bundled problems at the demo's settings
-         (temperature 1.0, top-p 0.95, up to 1024 tokens), so a slow engine on some CPU shows
+  lab    the bundled lab teacher on the bundled problems at the demo's former settings
+         (temperature 1.0, top-p 0.95, up to 1024 tokens; the demo now samples at 0.6 with
+         384), kept so figures compare across runs; a slow engine on some CPU shows
 
     python bench/generate.py [--only tiny,lab] [--problems 64] [--lab-problems 150] [--samples 4] [--rounds 3]
 

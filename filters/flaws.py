@@ -66,9 +66,11 @@ def funnel_flaws(stages: list[dict]) -> dict[str, int]:
 
 def flaw_table(flaws: dict[str, int], input_rows: int) -> str:
     """The funnel by flaw, as printed after a filter run."""
-    lines = [f"{'rejected for':<50}{'traces':>10}{'share':>9}"]
+    labels = {flaw: f"{DESCRIPTIONS[flaw]} ({flaw})" for flaw in flaws}
+    width = max([len("rejected for")] + [len(label) for label in labels.values()]) + 2
+    lines = [f"{'rejected for':<{width}}{'traces':>10}{'share':>9}"]
     for flaw, n in flaws.items():
-        lines.append(f"{DESCRIPTIONS[flaw] + ' (' + flaw + ')':<50}{n:>10,}{100 * n / max(1, input_rows):>8.1f}%")
+        lines.append(f"{labels[flaw]:<{width}}{n:>10,}{100 * n / max(1, input_rows):>8.1f}%")
     return "\n".join(lines)
 
 
