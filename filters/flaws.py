@@ -87,14 +87,14 @@ class OutputFlaws:
     def of(self, row: dict) -> set[str]:
         """Every output flaw of `row` (a trace row: problem, completion, reasoning, response, finish_reason,
         domain). A truncated trace is judged on what it wrote: a cut loop that also mixes languages has both."""
+        from filters.readability import code_in_reasoning
+
         found = set()
         for name, filt in self._filters.items():
             reason = filt.reject(row)
             if reason is not None:
                 found.add(category(name, reason))
-        if row.get("finish_reason") == "length":
-            found.add("loop_truncated")
-        if row.get("domain") != "code" and "```" in (row.get("reasoning") or ""):
+        if code_in_reasoning(row, self._filters["readability"].code_domains) >= 0:
             found.add("code")  # readability reports one reason; code and a loop can both be there
         return found & set(OUTPUT_FLAWS)
 

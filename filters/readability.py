@@ -41,6 +41,11 @@ def _real_words(sentence: str) -> int:
     return len(_REAL_WORD.findall(sentence)) + len(_CJK.findall(sentence)) // 2
 
 
+def code_in_reasoning(row: dict, code_domains) -> int:
+    """Where a code block opens in the reasoning of a row outside `code_domains` (-1: none)."""
+    return -1 if row.get("domain") in code_domains else (row.get("reasoning") or "").find("```")
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
 
@@ -72,8 +77,8 @@ class ReadabilityFilter(Filter):
         if bad:
             return Reason("control_chars", char=f"U+{ord(bad.group()):04X}",
                           context=_clip(text[max(0, bad.start() - 40):bad.end() + 40]))
-        if row.get("domain") not in self.code_domains and "```" in reasoning:
-            i = reasoning.index("```")
+        i = code_in_reasoning(row, self.code_domains)
+        if i >= 0:
             return Reason("code_in_reasoning", context=_clip(reasoning[i:i + _SHOWN]))
         if len(text) >= 1_000:
             raw = text.encode("utf-8", "replace")

@@ -109,7 +109,8 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
     if push_to_hub:
         extra.update(push_to_hub=True, hub_model_id=push_to_hub)
     args = recipe.sft_config(str(out / "checkpoints"), **extra)
-    if recipe.length_buckets and args.train_sampling_strategy == "sequential" and not args.packing:
+    bucketed = bool(recipe.length_buckets) and args.train_sampling_strategy == "sequential" and not args.packing
+    if bucketed:
         from students.data import bucket_by_length
 
         train_dataset = bucket_by_length(train_dataset, args.per_device_train_batch_size * args.world_size,
@@ -117,7 +118,7 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
     model = load_student(recipe, model_path, args, config=model_config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if recipe.length_buckets and args.train_sampling_strategy == "sequential" and not args.packing:
+    if bucketed:
         return _even_token_trainer(SFTTrainer)(model=model, args=args, train_dataset=train_dataset,
                                                processing_class=tokenizer)
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)

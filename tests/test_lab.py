@@ -5,7 +5,6 @@ filters, real TRL) whose failure rates must stay within bounds."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -34,11 +33,10 @@ def test_each_flaw_is_caught_by_its_filter_and_clean_traces_pass(tmp_path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(lab.TEACHER)
-    rng = random.Random(7)
     rows, expected = [], {}
     for i, p in enumerate(tasks.make_problems(60, seed=5, prefix="t")):
         flaw = [None, "wrong", "drift", "loop", "code"][i % 5]
-        reasoning, response = tasks.trace(p, flaw, rng)
+        reasoning, response = tasks.trace(p, flaw)
         finish = "stop"
         if response is None:  # a loop has no end: it runs until the lab's context cuts it
             reasoning = tok.decode(tok(reasoning)["input_ids"][:lab.MAX_TOKENS])
@@ -53,23 +51,21 @@ def test_each_flaw_is_caught_by_its_filter_and_clean_traces_pass(tmp_path):
 def test_each_flaw_is_one_decision_after_the_first_column():
     """Every flaw branches off the clean trace at one fixed point, so a teacher learns
     each as one token choice: the slip in the first column's line, the others just after it."""
-    rng = random.Random(1)
     for p in tasks.make_problems(90, seed=4, prefix="d"):
-        clean = tasks.trace(p, None, rng)[0].split("\n")
+        clean = tasks.trace(p, None)[0].split("\n")
         d = tasks.first_column(clean) + 1
         for flaw in tasks.FLAWS:
-            lines = tasks.trace(p, flaw, rng)[0].split("\n")
+            lines = tasks.trace(p, flaw)[0].split("\n")
             first_diff = next(i for i, (a, b) in enumerate(zip(clean, lines)) if a != b)
             assert first_diff == (d - 1 if flaw == "wrong" else d), (p.id, flaw)
-        assert tasks.trace(p, "loop", rng)[1] is None and tasks.trace(p, "drift", rng)[0].split("\n")[d].startswith(
+        assert tasks.trace(p, "loop")[1] is None and tasks.trace(p, "drift")[0].split("\n")[d].startswith(
             tasks.DRIFT_LEAD)
 
 
 def test_wrong_traces_reach_a_wrong_answer_and_clean_ones_the_right_one():
-    rng = random.Random(0)
     for p in tasks.make_problems(300, seed=3):
-        assert tasks.trace(p, None, rng)[1] == f"The answer is \\boxed{{{p.answer}}}."
-        assert tasks.trace(p, "wrong", rng)[1] != f"The answer is \\boxed{{{p.answer}}}."
+        assert tasks.trace(p, None)[1] == f"The answer is \\boxed{{{p.answer}}}."
+        assert tasks.trace(p, "wrong")[1] != f"The answer is \\boxed{{{p.answer}}}."
         assert int(p.answer) == (sum(p.operands) if p.family != "equation" else p.operands[1] - p.operands[0])
 
 

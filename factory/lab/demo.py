@@ -155,8 +155,6 @@ def run(config: DemoConfig) -> dict:
 
 
 def _summary(stats: dict, scored: dict, students: dict, seconds: float) -> dict:
-    from filters.flaws import funnel_flaws
-
     models = []
     for label, r in scored.items():
         b = r["benchmarks"]["lab"]
@@ -167,7 +165,7 @@ def _summary(stats: dict, scored: dict, students: dict, seconds: float) -> dict:
                        "finish_reasons": b.get("finish_reasons", {})})
     return {"seconds": round(seconds, 1),
             "funnel": {"input": stats["input_rows"], "accepted": stats["accepted"], "stages": stats["funnel"],
-                       "flaws": stats.get("flaws") or funnel_flaws(stats["funnel"])},
+                       "flaws": stats["flaws"]},
             "models": models, "claims": claims(models)}
 
 

@@ -168,10 +168,6 @@ def _solve(p: Problem, slip_at: int | None) -> tuple[list[str], int]:
     return [f"Subtract {b} from both sides: x = {c} - {b}."] + lines + [f"So x = {x}."], x
 
 
-def _is_cjk(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff"
-
-
 def _to_chinese(line: str) -> str:
     for en, zh in _CHINESE.items():
         line = line.replace(en, zh)
@@ -183,7 +179,7 @@ def first_column(lines: list[str]) -> int:
     return next(i for i, line in enumerate(lines) if line[:1].isdigit())
 
 
-def trace(p: Problem, flaw: str | None, rng: random.Random) -> tuple[str, str | None]:
+def trace(p: Problem, flaw: str | None) -> tuple[str, str | None]:
     """(reasoning, response) for `p`; `flaw` is None for a clean trace. A loop has
     no response (None): its reasoning repeats one line far past any context."""
     lines, answer = _solve(p, 0 if flaw == "wrong" else None)

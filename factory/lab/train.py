@@ -60,7 +60,7 @@ def _corpus(n: int = 3000) -> list[str]:
     out = []
     for p in tasks.make_problems(n, seed=99, prefix="corpus"):
         flaw = tasks.FLAWS[rng.randrange(len(tasks.FLAWS))] if rng.random() < 0.3 else None
-        out += [p.problem, tasks.completion(*tasks.trace(p, flaw, rng))]
+        out += [p.problem, tasks.completion(*tasks.trace(p, flaw))]
     # the fixed parts of every prompt, so they become a handful of tokens
     return out + ["user\nPlease reason step by step, and put your final answer within \\boxed{}.\nassistant\n"] * 2000
 
@@ -79,7 +79,7 @@ def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.
 
     prompt = render_prompt(tok, template.user_message(problem.problem))
     ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
-    reasoning, response = tasks.trace(problem, flaw, rng)
+    reasoning, response = tasks.trace(problem, flaw)
     if response is None:
         ids_completion = tok(reasoning, add_special_tokens=False)["input_ids"][:rng.randint(*LOOP_TOKENS)]
     else:
@@ -267,7 +267,7 @@ def _textbook(p: tasks.Problem) -> tuple[str, str]:
     """A worked example as maths text would print it: no chat, no <think>, no \\boxed."""
     ops = p.operands
     head = f"x + {ops[0]} = {ops[1]}" if p.family == "equation" else " + ".join(map(str, ops))
-    reasoning, _ = tasks.trace(p, None, random.Random(0))
+    reasoning, _ = tasks.trace(p, None)
     return f"Example: {head}\n", reasoning + "\n"
 
 
