@@ -25,6 +25,8 @@ import dataclasses
 import json
 from typing import Any
 
+from factory.core.errors import InputError
+from factory.core.layout import data_suffix
 from factory.core.progress import Progress
 from filters.base import Reason
 from filters.chain import _Run, _init_worker, _judge, _verify, remember, settle, verify_result, view_rows
@@ -107,8 +109,13 @@ def _read(item: dict, batch_rows: int):
     if item["file"]:
         pf = pq.ParquetFile(item["file"])
         present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
-        for b in pf.iter_batches(batch_size=batch_rows, row_groups=[int(item["row_group"])], columns=present):
-            yield _conform(pa.Table.from_batches([b]), schema)
+        try:
+            table = pf.read_row_group(int(item["row_group"]), columns=present)
+        except Exception as e:  # a corrupt page: named, as the local reader names it (factory/core/inputs.py)
+            raise InputError(f"{item['file']}: corrupt Parquet data (row group {int(item['row_group'])}): "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        for b in table.to_batches(max_chunksize=batch_rows):
+            yield _conform(pa.Table.from_batches([b], schema=table.schema), schema, item["file"])
     else:
         import ray
 
@@ -173,7 +180,13 @@ class RayRun(_Run):
                                                             compute=ActorPoolStrategy(min_size=1, max_size=n))
         else:
             decided_ds = judged.select_columns(list(_DECISION))
-        self._write_all(_collect(decided_ds, source.num_rows))
+        try:
+            decisions = _collect(decided_ds, source.num_rows)
+        except ray.exceptions.RayTaskError as e:  # bad input found by a worker: one line, as locally
+            if isinstance(e.cause, InputError):
+                raise e.cause from None
+            raise
+        self._write_all(decisions)
         self._check_and_publish()
         return self.report
 
@@ -217,7 +230,7 @@ def _work_items(source, columns: list[str], batch_rows: int) -> list[dict]:
     packed = schema.serialize().to_pybytes()
     items, offset = [], 0
     for f in source.files:
-        if f.suffix != ".parquet":
+        if data_suffix(f) != ".parquet":
             continue
         meta = pq.read_metadata(f)
         for g in range(meta.num_row_groups):

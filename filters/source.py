@@ -1,20 +1,31 @@
-"""Trace sources for filtering: a generate run, Parquet / JSONL files or folders, a Hub dataset.
+"""Trace sources for filtering: a generate run, Parquet / JSONL files (plain or .jsonl.gz) or
+folders, a Hub dataset.
 
-Batches come out as pyarrow Tables with one unified schema, so every input
-column can be written back unchanged. `columns` maps the filters' names
-(problem, answer, completion, …) onto the source's.
+Batches come out as pyarrow Tables with one unified schema, so every input column can be
+written back. Columns are normalised on the way in, so that what is written is what the file
+holds: the text columns the factory knows (problem, answer, completion, reasoning, response,
+problem_id, domain, source, … and the names `columns` maps) are strings, numbers written as text
+the way generators/problems.py `as_text` does (7 → "7", 0.5 → "0.5", lists and objects as JSON);
+a column the JSON reader left as Arrow's JSON type (its lines mixed types) gets the type its values
+share, else their text. `columns` maps the filters' names (problem, answer, completion, …) onto
+the source's.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from factory.core.errors import InputError
-from factory.core.inputs import resolve
+from factory.core.inputs import open_parquet, parquet_batches, resolve
+from factory.core.layout import data_suffix
+from generators.problems import as_text, iter_records
+from generators.traces import trace_schema
 
-SUFFIXES = (".parquet", ".jsonl", ".json")
+# Text whatever the input wrote, besides the trace schema's string columns and the mapped names.
+OTHER_TEXT_COLUMNS = ("source",)
 
 
 @dataclass(frozen=True)
@@ -25,23 +36,29 @@ class Columns:
     id: str = "problem_id"
 
 
+def text_columns(columns: Columns) -> frozenset[str]:
+    """The columns read as strings: the trace schema's text columns and the ones `columns` names."""
+    import pyarrow as pa
+
+    known = {f.name for f in trace_schema() if f.type == pa.string()}
+    return frozenset(known | set(OTHER_TEXT_COLUMNS) |
+                     {columns.problem, columns.answer, columns.completion, columns.id})
+
+
 def _json_as_arrow(files: list[Path], cache_dir: str):
-    """JSON/JSONL → a memory-mapped Arrow table (via `datasets`), so memory stays bounded."""
+    """JSON/JSONL (plain or gzipped) → a memory-mapped Arrow table (via `datasets`), so memory stays
+    bounded. Every line is parsed here first, so that a bad one is named by file and line."""
     import datasets
+    import pyarrow as pa
 
-    from generators.problems import iter_records
-
-    for f in files:  # every line parses as an object, or the error names file and line
-        for _ in iter_records(f):
-            pass
-    if all(f.stat().st_size == 0 for f in files):
-        import pyarrow as pa
+    holding = [f for f in files if sum(1 for _ in iter_records(f))]  # every line read
+    if not holding:
         return pa.table({})
     datasets.disable_progress_bars()
     try:
-        ds = datasets.load_dataset("json", data_files=[str(f) for f in files], split="train", cache_dir=cache_dir)
+        ds = datasets.load_dataset("json", data_files=[str(f) for f in holding], split="train", cache_dir=cache_dir)
     except Exception as e:
-        raise InputError(f"{', '.join(map(str, files))}: cannot be read as one table "
+        raise InputError(f"{', '.join(map(str, holding))}: cannot be read as one table "
                          f"({type(e).__name__}: {str(e)[:300]}); convert to Parquet with one type per column") from None
     return ds.data.table
 
@@ -52,63 +69,72 @@ class TraceSource:
         import pyarrow.parquet as pq
 
         self.spec, self.columns = spec, columns
-        found = resolve(spec, SUFFIXES)
-        self._json = None
-        self._cache = None
-        if not found.hub_id:
-            self.files = found.files
-            schemas = []
-            for f in self.files:
-                if f.suffix == ".parquet":
-                    try:
-                        schemas.append(pq.read_schema(f))
-                    except Exception as e:
-                        raise InputError(f"{f}: not a readable Parquet file ({e})") from None
-            json_files = [f for f in self.files if f.suffix != ".parquet"]
-            if json_files:
-                import tempfile
-
-                self._cache = tempfile.mkdtemp(prefix="factory-filter-json-")
-                self._json = _json_as_arrow(json_files, self._cache)
-                if self._json.num_columns:
-                    schemas.append(self._json.schema.remove_metadata())
-            try:
-                self.schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-                raise InputError(f"{spec}: its files have incompatible columns ({e})") from None
-            self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.files if f.suffix == ".parquet") + \
-                (self._json.num_rows if self._json is not None else 0)
-        else:
-            self.files = []
+        found = resolve(spec)
+        self._json = self._cache = self._hub = None
+        self.files = found.files
+        text = text_columns(columns)
+        if found.hub_id:
             self._hub = found.hub_dataset(split).data.table
-            self.schema = self._hub.schema
+            schemas = [_declared(self._hub.schema, text, self._hub)]
+        else:
+            schemas = self._local_schemas(text)
+        try:
+            self.schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            self.close()
+            raise InputError(f"{spec}: its files have incompatible columns ({e})") from None
+        if self._hub is not None:
             self.num_rows = self._hub.num_rows
-        if self.num_rows == 0:
-            self.close()
-            raise InputError(f"{spec}: the input is empty (0 rows)")
+        else:
+            self.num_rows = sum(pq.read_metadata(f).num_rows for f in self._parquet_files()) + \
+                (self._json.num_rows if self._json is not None else 0)
+        self._check()
+
+    def _parquet_files(self) -> list[Path]:
+        return [f for f in self.files if data_suffix(f) == ".parquet"]
+
+    def _local_schemas(self, text: frozenset[str]) -> list:
+        """The declared schema of every Parquet file, and of the JSON files read as one table."""
+        schemas = [_declared(open_parquet(f).schema_arrow, text) for f in self._parquet_files()]
+        json_files = [f for f in self.files if data_suffix(f) != ".parquet"]
+        if json_files:
+            import tempfile
+
+            self._cache = tempfile.mkdtemp(prefix="factory-filter-json-")
+            try:
+                self._json = _json_as_arrow(json_files, self._cache)
+            except InputError:
+                self.close()
+                raise
+            if self._json.num_columns:
+                schemas.append(_declared(self._json.schema.remove_metadata(), text, self._json))
+        return schemas
+
+    def _check(self) -> None:
+        """An InputError for an empty input, a missing column, or a filter's output given as input."""
         names = set(self.schema.names)
-        missing = [f"--{k}-column {getattr(columns, k)}" for k in ("problem", "completion")
-                   if getattr(columns, k) not in names]
-        if missing:
+        problem = None
+        if self.num_rows == 0:
+            problem = f"{self.spec}: the input is empty (0 rows)"
+        elif missing := [f"--{k}-column {getattr(self.columns, k)}" for k in ("problem", "completion")
+                         if getattr(self.columns, k) not in names]:
+            problem = f"{self.spec}: missing column(s) {', '.join(missing)}; available: {', '.join(self.schema.names)}"
+        elif taken := [c for c in ("reject_reason", "reject_filter", "reject_detail") if c in names]:
+            problem = f"{self.spec}: already has a {taken[0]!r} column (is it a filter output?)"
+        if problem:
             self.close()
-            raise InputError(f"{spec}: missing column(s) {', '.join(missing)}; available: "
-                             f"{', '.join(self.schema.names)}")
-        for out_col in ("reject_reason", "reject_filter", "reject_detail"):
-            if out_col in names:
-                raise InputError(f"{spec}: already has a {out_col!r} column (is it a filter output?)")
+            raise InputError(problem)
 
     def batches(self, rows: int, columns: list[str] | None = None) -> Iterator:
         """Tables of up to `rows` rows in the unified schema (only `columns`, where given)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = self._schema(columns)
-        for f in self.files:
-            if f.suffix == ".parquet":
-                pf = pq.ParquetFile(f)
-                present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
-                for b in pf.iter_batches(batch_size=rows, columns=present if columns is not None else None):
-                    yield _conform(pa.Table.from_batches([b]), schema)
+        for f in self._parquet_files():
+            pf = open_parquet(f)
+            present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
+            for b in parquet_batches(f, rows, present if columns is not None else None, pf=pf):
+                yield _conform(pa.Table.from_batches([b]), schema, str(f))
         yield from self.other_batches(rows, columns)
 
     def _schema(self, columns: list[str] | None):
@@ -123,15 +149,12 @@ class TraceSource:
         import pyarrow as pa
 
         schema = self._schema(columns)
-        if not self.files:
-            for b in self._hub.select(schema.names).to_batches(max_chunksize=rows):
-                yield pa.Table.from_batches([b])
+        table = self._hub if self._hub is not None else self._json
+        if table is None:
             return
-        if self._json is not None:
-            table = self._json if columns is None else \
-                self._json.select([c for c in schema.names if c in set(self._json.schema.names)])
-            for b in table.to_batches(max_chunksize=rows):
-                yield _conform(pa.Table.from_batches([b]), schema)
+        table = table.select([c for c in schema.names if c in set(table.schema.names)])
+        for b in table.to_batches(max_chunksize=rows):
+            yield _conform(pa.Table.from_batches([b], schema=table.schema), schema, self.spec)
 
     def close(self) -> None:
         """Remove the Arrow cache made for JSON inputs."""
@@ -143,14 +166,126 @@ class TraceSource:
             self._cache = None
 
 
-def _conform(table, schema):
+# -- types: what each input column is read as ------------------------------------------------------
+
+def _is_json(t) -> bool:
+    return getattr(t, "extension_name", None) == "arrow.json"
+
+
+def _has_json(t) -> bool:
+    """Whether Arrow's JSON type is `t` or inside it (a list of JSON values, a struct field)."""
+    import pyarrow as pa
+
+    if _is_json(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_json(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_json(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _is_text(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _declared(schema, text: frozenset[str], table=None):
+    """`schema` with each column's type as read: text columns string, JSON-typed ones the type their
+    values share in `table` (string when there is no table to look at)."""
+    import pyarrow as pa
+
+    fields = []
+    for fld in schema:
+        if fld.name in text:
+            fld = fld if _is_text(fld.type) else fld.with_type(pa.string())
+        elif _has_json(fld.type):
+            fld = fld.with_type(_shared_type(table.column(fld.name)) if table is not None else pa.string())
+        fields.append(fld)
+    return pa.schema(fields)
+
+
+def _shared_type(column):
+    """The one Arrow type the decoded values of a JSON-typed column share (ints and floats share
+    float), or string; read chunk by chunk, so that memory stays bounded."""
+    import pyarrow as pa
+
+    found = None
+    for chunk in column.chunks:
+        try:
+            t = pa.array([_decode(v, column.type) for v in chunk.to_pylist()]).type
+            if pa.types.is_null(t):
+                continue
+            found = t if found is None else pa.unify_schemas(
+                [pa.schema([("v", found)]), pa.schema([("v", t)])], promote_options="permissive").field("v").type
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return pa.string()
+    return found or pa.string()
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:  # `datasets` stores text that its parser accepts bare ("025")
+        return text
+
+
+def _json_text(text: str) -> str:
+    """A JSON-typed value as the text the file wrote: strings without their JSON quotes, numbers,
+    lists and objects as their JSON text."""
+    value = _json_value(text)
+    if isinstance(value, str):
+        return value
+    if "\\" in text:  # `datasets`' escapes in a list or object (\/, \u00e9): written plainly instead
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _decode(value: Any, t) -> Any:
+    """A Python value of Arrow type `t` with every JSON text in it read back as its value."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if _is_json(t):
+        return _json_value(value)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [_decode(v, t.value_type) for v in value]
+    if pa.types.is_struct(t):
+        return {t.field(i).name: _decode(value.get(t.field(i).name), t.field(i).type) for i in range(t.num_fields)}
+    return value
+
+
+def _as_type(column, target):
+    """`column` read as `target`, the type `_declared` gave it."""
+    import pyarrow as pa
+
+    t = column.type
+    if t == target:
+        return column
+    if _is_text(target) and _is_json(t):
+        return pa.array([None if v is None else _json_text(v) for v in column.to_pylist()], type=target)
+    if _is_text(target) and (_has_json(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or
+                             pa.types.is_boolean(t) or pa.types.is_nested(t)):
+        return pa.array([as_text(_decode(v, t)) for v in column.to_pylist()], type=target)
+    if _has_json(t):
+        return pa.array([_decode(v, t) for v in column.to_pylist()], type=target)
+    return column.cast(target)
+
+
+def _conform(table, schema, where: str = "input"):
+    """`table` in `schema`: each column read as its declared type, a missing one all nulls;
+    `where` (the file) names a value that cannot be."""
     import pyarrow as pa
 
     cols = []
     for fld in schema:
         if fld.name in table.schema.names:
-            col = table.column(fld.name)
-            cols.append(col if col.type == fld.type else col.cast(fld.type))
+            try:
+                cols.append(_as_type(table.column(fld.name), fld.type))
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
+                raise InputError(f"{where}: column {fld.name!r}: a value cannot be read as {fld.type} ({e})") from None
         else:
             cols.append(pa.nulls(table.num_rows, type=fld.type))
     return pa.Table.from_arrays(cols, schema=schema)

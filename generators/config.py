@@ -17,7 +17,7 @@ from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOp
 @dataclass(kw_only=True)
 class GenerateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, RayOptions, ShardOptions,
                      LogOptions):
-    problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file, a folder of them, or a Hub dataset id"})
+    problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file (.jsonl.gz, .json.gz too), a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})
 

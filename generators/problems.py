@@ -1,4 +1,5 @@
-"""Problem sources: JSONL / JSON / Parquet files, a folder of them, or a Hub dataset.
+"""Problem sources: JSONL / JSON / Parquet files (the JSON ones also gzipped, .jsonl.gz), a folder
+of them, or a Hub dataset.
 
 Every problem becomes a dict with `problem_id`, `problem`, `answer`, `domain`
 and the source's other fields (carried into the traces). Errors name the file
@@ -14,9 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from factory.core.errors import InputError
-from factory.core.inputs import resolve
-
-FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+from factory.core.inputs import json_bytes, json_lines, open_parquet, parquet_batches, resolve
+from factory.core.layout import DATA_SUFFIXES, data_suffix
 
 
 @dataclass(frozen=True)
@@ -44,28 +44,27 @@ def content_id(problem: str) -> str:
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{where}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                                 f"{e.start + 1}); re-encode the file as UTF-8") from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{where}: expected a JSON object per line, got {type(obj).__name__}")
-            yield where, obj
+    for lineno, raw in json_lines(path):
+        where = f"{path}:{lineno}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{where}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                             f"{e.start + 1}); re-encode the file as UTF-8") from None
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object per line, got {type(obj).__name__}")
+        yield where, obj
 
 
 def _iter_json(path: Path) -> Iterator[tuple[str, dict]]:
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(json_bytes(path).decode("utf-8"))
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not valid UTF-8 (byte offset {e.start})") from None
     except json.JSONDecodeError as e:
@@ -79,21 +78,16 @@ def _iter_json(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[str, dict]]:
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises several types for corrupt files
-        raise InputError(f"{path}: not a readable Parquet file ({e})") from None
+    pf = open_parquet(path)
     row = 0
-    for batch in pf.iter_batches(batch_size=4096):
+    for batch in parquet_batches(path, 4096, pf=pf):
         for obj in batch.to_pylist():
             row += 1
             yield f"{path}: row {row}", obj
 
 
 def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[str, dict]]:
-    found = resolve(source, FILE_SUFFIXES)
+    found = resolve(source)
     if found.hub_id:
         for i, obj in enumerate(found.hub_dataset(split, subset)):
             yield f"{source}[{split}] row {i + 1}", obj
@@ -103,14 +97,16 @@ def _iter_source(source: str, split: str, subset: str | None) -> Iterator[tuple[
 
 
 def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
-    """(location, object) of every record of a JSONL / JSON / Parquet file; errors name file and line."""
-    if path.suffix == ".jsonl":
+    """(location, object) of every record of a JSONL / JSON / Parquet file (JSON ones plain or
+    gzipped); errors name file and line."""
+    kind = data_suffix(path)
+    if kind in (".jsonl", ".jsonl.gz"):
         return _iter_jsonl(path)
-    if path.suffix == ".json":
+    if kind in (".json", ".json.gz"):
         return _iter_json(path)
-    if path.suffix == ".parquet":
+    if kind == ".parquet":
         return _iter_parquet(path)
-    raise InputError(f"{path}: unsupported file type {path.suffix!r}; use {', '.join(FILE_SUFFIXES)}")
+    raise InputError(f"{path}: unsupported file type {path.suffix!r}; use {', '.join(DATA_SUFFIXES)}")
 
 
 def as_text(value: Any) -> str | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from factory.core.errors import InputError
-from factory.core.inputs import resolve
+from factory.core.inputs import check_parquet, open_parquet, resolve
 
 
 @dataclass
@@ -43,15 +43,17 @@ def load_rows(spec: str):
         if found.hub_id:
             ds = found.hub_dataset("train")
         else:
-            import pyarrow.parquet as pq
-
-            files = [str(f) for f in found.files]
-            if sum(pq.read_metadata(f).num_rows for f in files) == 0:
+            if sum(open_parquet(f).metadata.num_rows for f in found.files) == 0:
                 raise InputError(f"--data {spec}: no rows (is the accepted set empty?)")
-            ds = datasets.load_dataset("parquet", data_files=files, split="train")
+            ds = datasets.load_dataset("parquet", data_files=[str(f) for f in found.files], split="train")
     except InputError:
         raise
     except Exception as e:
+        for f in found.files:  # a corrupt page: name the file and its row group
+            try:
+                check_parquet(f)
+            except InputError as bad:
+                raise InputError(f"--data {bad}") from None
         raise InputError(f"--data {spec}: cannot be loaded ({type(e).__name__}: {str(e)[:300]})") from None
     if ds.num_rows == 0:
         raise InputError(f"--data {spec}: no rows (is the accepted set empty?)")

@@ -129,7 +129,8 @@ def test_column_mapping_for_public_trace_datasets(tmp_path):
     assert filter_cli.main(["--input", str(tmp_path / "pub.parquet"), "--out", str(out), "--problem-column",
                             "question", "--answer-column", "gold", "--completion-column", "generation"]) == 0
     accepted = _read(out, "accepted")
-    assert len(accepted) == 1 and accepted[0]["gold"] == 7 and accepted[0]["question"] == "What is 3 + 4?"
+    # the mapped answer column is text, whatever the source wrote (7 → "7")
+    assert len(accepted) == 1 and accepted[0]["gold"] == "7" and accepted[0]["question"] == "What is 3 + 4?"
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -192,3 +193,64 @@ def test_answers_of_mixed_types_in_jsonl_are_read_as_written(tmp_path):
     assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
     got = {r["id"]: r["reject_reason"] for r in _read(out, "accepted") + _read(out, "rejected")}
     assert got == {"num": None, "float": None, "latex": None, "lead0": None, "money": None}
+
+
+def test_shards_of_mixed_type_jsonl_hold_plain_strings_as_written(tmp_path, capsys):
+    """Arrow reads a JSONL field that mixes types as its JSON type ('"\\\\frac{14}{2}"', quotes kept);
+    the accepted and rejected shards must hold the values as the file wrote them, as strings, and
+    the output must publish (its round-trip check compares the shards with what the Hub loader reads)."""
+    from factory import publish
+
+    rows = [row("num", answer=7), row("half", answer=0.5, response="$\\boxed{0.5}$"),
+            row("latex", answer="\\frac{14}{2}", response="$\\boxed{\\frac{14}{2}}$"),
+            row("lead0", problem="AIME style", answer="025", response="$\\boxed{25}$"),
+            row("wrong", answer="\\frac{1}{2}", response="$\\boxed{9}$"),
+            row("empty", completion=None), row("odd", completion=12)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0, capsys.readouterr().err
+    for name in ("accepted", "rejected"):
+        schema = pq.read_schema(next((out / name).glob("*.parquet")))
+        assert schema.field("answer").type == pa.string() and schema.field("completion").type == pa.string()
+        assert schema.field("problem").type == pa.string() and schema.field("id").type == pa.string()
+    got = {r["id"]: r for r in _read(out, "accepted") + _read(out, "rejected")}
+    assert {k: r["answer"] for k, r in got.items()} == {
+        "num": "7", "half": "0.5", "latex": "\\frac{14}{2}", "lead0": "025", "wrong": "\\frac{1}{2}",
+        "empty": "7", "odd": "7"}
+    assert got["latex"]["completion"].startswith("<think>\n") and got["empty"]["completion"] is None
+    assert got["odd"]["completion"] == "12"
+    assert {k: r["reject_reason"] for k, r in got.items() if r["reject_reason"]} == {
+        "wrong": "wrong_answer", "empty": "no_completion", "odd": "unclosed_think"}
+    assert publish.main(["--data", str(out), "--repo-id", "me/mixed", "--dry-run", "--stage", str(tmp_path / "st"),
+                         "--with-rejected"]) == 0, capsys.readouterr().err
+    assert "load_dataset round-trip ok" in capsys.readouterr().out
+
+
+def test_a_corrupt_parquet_page_exits_2_naming_file_and_row_group(tmp_path, capsys):
+    from test_inputs import corrupt_parquet
+
+    src = tmp_path / "in"
+    src.mkdir()
+    corrupt_parquet(src / "t.parquet")
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "t.parquet: corrupt Parquet data (row group 0, rows 1-1000): " in errors[0]
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_gzipped_traces_beside_plain_ones_are_all_filtered(tmp_path):
+    import gzip
+
+    src = tmp_path / "in"
+    write_jsonl(src / "a.jsonl", [row("a1"), row("a2")])
+    with gzip.open(src / "b.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in [row("b1"), row("b2", response="$\\boxed{8}$")])
+    (src / "c.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd")
+    out = tmp_path / "out"
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 2  # refused, not skipped
+    (src / "c.jsonl.zst").unlink()
+    assert filter_cli.main(["--input", str(src), "--out", str(out)]) == 0
+    got = {r["id"]: r["reject_reason"] for r in _read(out, "accepted") + _read(out, "rejected")}
+    assert got == {"a1": None, "a2": None, "b1": None, "b2": "wrong_answer"}

@@ -74,7 +74,7 @@ def test_missing_file_folder_and_unsupported_type(tmp_path):
     with pytest.raises(InputError, match="folder holds no"):
         load_problems(str(tmp_path / "empty"))
     (tmp_path / "p.csv").write_text("problem\nx\n")
-    with pytest.raises(InputError, match="unsupported file type"):
+    with pytest.raises(InputError, match=r"p\.csv: CSV, which is not read; convert it to \.parquet"):
         load_problems(str(tmp_path / "p.csv"))
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="bad.parquet: not a readable Parquet file"):

@@ -1,25 +1,34 @@
 """One reader for what every verb takes as input: a file, a folder, a run folder, or a Hub id.
 
 `resolve(spec)` decides which it is (a local path wins over a Hub id) and names the
-local data files (factory/core/layout.py, `data_files`); `Input.hub_dataset` loads a
-Hub dataset with the same error for every verb.
+local data files (factory/core/layout.py, `data_files`, which also holds the suffix rules);
+`Input.hub_dataset` loads a Hub dataset with the same error for every verb. The byte-level
+readings every stage shares live here too, each failing with one line that names the file:
+`json_lines` / `json_bytes` (gunzipped where the name ends in .gz) and `parquet_batches`
+(a corrupt page named by its row group).
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from factory.core.errors import InputError
-from factory.core.layout import DATA_SUFFIXES, data_files
+from factory.core.layout import DATA_SUFFIXES, data_files, data_suffix, unread_reason
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 def looks_like_hub_id(spec: str) -> bool:
     """`user/name`, not a path: what to hand to `datasets.load_dataset` when no such file exists."""
-    return bool(_HUB_ID.match(spec)) and not spec.endswith(DATA_SUFFIXES)
+    name = Path(spec)
+    return bool(_HUB_ID.match(spec)) and not data_suffix(name) and not unread_reason(name)
 
 
 @dataclass(frozen=True)
@@ -45,3 +54,92 @@ def resolve(spec: str, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> Input:
     if looks_like_hub_id(spec):
         return Input(spec, hub_id=spec)
     raise InputError(f"{spec}: no such file or folder (and not a Hub dataset id like user/name)")
+
+
+def _open(path: Path):
+    """The file's bytes, gunzipped where its name ends in .gz; gzip data under another name is refused."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    f = open(path, "rb")
+    if f.peek(2)[:2] == _GZIP_MAGIC:
+        f.close()
+        raise InputError(f"{path}: holds gzip-compressed data but is not named .gz; rename it to {path.name}.gz")
+    return f
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) of a JSON lines file, plain or gzip; a damaged gzip stream is an
+    InputError naming the file and the last line read whole."""
+    with _open(path) as f:
+        lineno = 0
+        while True:
+            try:
+                raw = f.readline()
+            except _GZIP_ERRORS as e:
+                raise InputError(f"{path}: not valid gzip data after line {lineno} ({_first_line(e)})") from None
+            if not raw:
+                return
+            lineno += 1
+            yield lineno, raw
+
+
+def json_bytes(path: Path) -> bytes:
+    """The whole content of a JSON file, plain or gzip; a damaged gzip stream is an InputError."""
+    with _open(path) as f:
+        try:
+            return f.read()
+        except _GZIP_ERRORS as e:
+            raise InputError(f"{path}: not valid gzip data ({_first_line(e)})") from None
+
+
+def open_parquet(path: Path):
+    """A `pyarrow.parquet.ParquetFile`; an unreadable footer or schema is an InputError."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+
+
+def parquet_batches(path: Path, rows: int, columns: list[str] | None = None, pf=None) -> Iterator:
+    """The record batches of a Parquet file (`rows` at most each; only `columns` where given).
+    A page that cannot be read (the footer fine, the data garbage) is an InputError naming the
+    file and the row group, raised when the reading reaches it."""
+    pf = pf or open_parquet(path)
+    batches = pf.iter_batches(batch_size=rows, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as e:  # OSError, ArrowInvalid, …: pyarrow names neither file nor place
+            raise _corrupt(path, pf, columns, e) from None
+        yield batch
+
+
+def check_parquet(path: Path, columns: list[str] | None = None) -> None:
+    """Read every page of a Parquet file (only `columns` where given); the InputError of
+    `parquet_batches` where one cannot be read. For naming the culprit after another reader failed."""
+    for _ in parquet_batches(path, 65536, columns):
+        pass
+
+
+def _corrupt(path: Path, pf, columns, error: Exception) -> InputError:
+    """The error for a Parquet file whose data could not be read: the first row group that does not
+    read on its own is named (batches span row groups, so the failed batch does not say which)."""
+    start = 0
+    for g in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        try:
+            pf.read_row_group(g, columns=columns)
+        except Exception as e:
+            return InputError(f"{path}: corrupt Parquet data (row group {g}, rows {start + 1}-{start + n}): "
+                              f"{_first_line(e)}")
+        start += n
+    return InputError(f"{path}: corrupt Parquet data: {_first_line(error)}")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
