@@ -8,51 +8,62 @@ YAML holds values only (`filters/default.yaml` is the shipped default):
       readability: {max_paragraph_chars: 3000}
       ...
 
-Every filter name maps to one class through `filters.base.REGISTRY`.
+Every filter name maps to one class through `filters.base.REGISTRY`, and every option is a
+field of that class, checked against the field's type (factory/core/types.py) before any
+filter runs: a wrong one is one error naming the file and the line of its key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.core.types import check_fields, check_type, did_you_mean, field_types
+from factory.core.yamlfile import load_mapping
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+TOP_LEVEL = ("filters", "verify_timeout", "workers", "batch_rows")   # the keys a filters YAML may have
 
 
 @dataclass
 class FilterConfig:
+    """The chain's filters (name → options) and how it runs them, checked by name and type.
+
+    Errors are ValueErrors that start with where the value came from: `where(*key path)`
+    (a file:line for `load`), else `source`.
+    """
+
     filters: dict[str, dict] = field(default_factory=dict)
     verify_timeout: float = 5.0
     workers: int = 0            # 0: one per core
     batch_rows: int = 256
     source: str = "defaults"
+    where: InitVar[Callable[..., str] | None] = None   # key path → "file:line" (FilterConfig.load)
 
-    def __post_init__(self):
-        from filters import registry  # noqa: F401  (fills the registry)
-        from filters.base import REGISTRY
-
+    def __post_init__(self, where: Callable[..., str] | None):
+        at = where or (lambda *keys: self.source)
+        check_fields(FilterConfig, {k: getattr(self, k) for k in TOP_LEVEL[1:]}, lambda k: f"{at(k)}: {k}")
+        for key, ok, rule in (("verify_timeout", self.verify_timeout > 0, "positive"),
+                              ("batch_rows", self.batch_rows >= 1, "at least 1"),
+                              ("workers", self.workers >= 0, ">= 0 (0: one per core)")):
+            if not ok:
+                raise ValueError(f"{at(key)}: {key} must be {rule}")
         if not self.filters:
-            raise ValueError("no filters configured")
+            raise ValueError(f"{at('filters')}: no filters configured")
+        check_type(self.filters, dict, f"{at('filters')}: filters")
         for name, options in self.filters.items():
-            if name not in REGISTRY:
-                raise ValueError(f"unknown filter {name!r} (known: {', '.join(sorted(REGISTRY))})")
-            if not isinstance(options or {}, dict):
-                raise ValueError(f"filter {name!r}: options must be a mapping, got {options!r}")
-            known = {f.name for f in dataclasses.fields(REGISTRY[name]) if f.init and not f.name.startswith("_")}
-            unknown = set(options or {}) - known
-            if unknown:
-                raise ValueError(f"filter {name!r}: unknown option(s) {', '.join(sorted(unknown))} "
-                                 f"(known: {', '.join(sorted(known - {'verifier'}))})")
+            _check_filter(name, options, at)
         if "dedup" in self.filters and list(self.filters)[-1] != "dedup":
-            raise ValueError("dedup must be the last filter: it keeps the first good samples of each problem")
-        if self.verify_timeout <= 0 or self.batch_rows < 1 or self.workers < 0:
-            raise ValueError("verify_timeout and batch_rows must be positive, workers >= 0")
-        for name in self.filters:  # options are valid values, not just valid names
-            self.build_one(name)
+            raise ValueError(f"{at('filters', 'dedup')}: dedup must be the last filter: it keeps the first good "
+                             "samples of each problem")
+        for name in self.filters:  # options are valid values, not just valid names and types
+            try:
+                self.build_one(name)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{at('filters', name)}: {e}") from None
 
     @property
     def n_workers(self) -> int:
@@ -65,23 +76,35 @@ class FilterConfig:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "FilterConfig":
-        import yaml
-
+        """The filters YAML `path` (default: filters/default.yaml); InputError naming the file and
+        the line of the offending key for anything wrong in it, by name, type or value."""
         path = Path(path or DEFAULT_CONFIG)
         if not path.is_file():
             raise InputError(f"--config {path}: no such file")
+        doc = load_mapping(path, "with a 'filters' key")
+        for key in doc.data:
+            if key not in TOP_LEVEL:
+                raise InputError(f"{doc.where(key)}: unknown key {key!r}{did_you_mean(key, TOP_LEVEL)} "
+                                 f"(known: {', '.join(TOP_LEVEL)})")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise InputError(f"{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: expected a mapping with a 'filters' key")
-        unknown = set(data) - {"filters", "verify_timeout", "workers", "batch_rows"}
-        if unknown:
-            raise InputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-        try:
-            return cls(**data, source=str(path))
-        except (ValueError, TypeError) as e:
-            raise InputError(f"{path}: {e}") from None
+            return cls(**doc.data, source=str(path), where=doc.where)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+
+
+def _check_filter(name: str, options, at: Callable[..., str]) -> None:
+    """One filter's name, and its options' names and types (the fields of its class)."""
+    from filters import registry  # noqa: F401  (fills the registry)
+    from filters.base import REGISTRY
+
+    if name not in REGISTRY:
+        raise ValueError(f"{at('filters', name)}: unknown filter {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    if not isinstance(options or {}, dict):
+        raise ValueError(f"{at('filters', name)}: filter {name!r}: options must be a mapping, got {options!r}")
+    known = field_types(REGISTRY[name])
+    unknown = [option for option in options or {} if option not in known]
+    if unknown:
+        shown = sorted(set(known) - {"verifier"})  # a callable the chain sets, never a YAML value
+        raise ValueError(f"{at('filters', name, unknown[0])}: filter {name!r}: unknown option(s) "
+                         f"{', '.join(sorted(map(str, unknown)))} (known: {', '.join(shown)})")
+    check_fields(REGISTRY[name], options or {}, lambda option: f"{at('filters', name, option)}: {name}.{option}")

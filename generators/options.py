@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,10 +51,12 @@ class SamplingOptions(Options):
     limit: int | None = field(default=None, metadata=_h("only the first N problems (of each benchmark; trial runs)"))
 
     def check(self):
+        # inf and nan pass argparse's float(); nan fails every comparison, inf passes `>= 0`.
         _require([(self.samples >= 1, "--samples must be at least 1"),
                   (self.max_tokens >= 1, "--max-tokens must be at least 1"),
-                  (self.temperature >= 0, "--temperature must be >= 0"),
-                  (0 < self.top_p <= 1, "--top-p must be in (0, 1]"),
+                  (math.isfinite(self.temperature) and self.temperature >= 0,
+                   f"--temperature must be a finite number >= 0, not {self.temperature}"),
+                  (0 < self.top_p <= 1, f"--top-p must be in (0, 1], not {self.top_p}"),
                   (self.limit is None or self.limit >= 1, "--limit must be at least 1")])
 
 

@@ -11,6 +11,8 @@ A recipe holds values only:
   kernels        none, or liger: Liger's RMSNorm/SwiGLU/RoPE kernels (TRL's own fused LM
                  head already computes the loss without materialising the logits)
   sft            fields of TRL's SFTConfig, passed through unchanged
+Every value is checked by name and type when the recipe is loaded (`check`), before
+anything is written: an error names the file and line, or the `--set` item.
 
 Precision is not a choice: students/sft.py loads the weights in fp32 (the
 optimizer's master copy) and `sft.bf16: true` computes in bf16 under autocast.
@@ -21,10 +23,13 @@ bf16 weights would lose the updates smaller than bf16's spacing (issue 12).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.core.types import check_fields, check_type, did_you_mean, field_types
+from factory.core.yamlfile import YamlMapping, load_mapping
 
 HERE = Path(__file__).parent
 RECIPES = HERE / "recipes"
@@ -33,11 +38,21 @@ ACCELERATE = HERE / "accelerate"
 STRATEGIES = ("ddp", "fsdp", "zero3", "zero3_offload")
 ATTENTION = ("auto", "flash_attention_3", "flash_attention_2", "flex_attention", "sdpa", "eager")
 KERNELS = ("none", "liger")
-CONTEXT_KEYS = ("rope_theta", "max_position_embeddings")
 
 
 def sizes() -> list[str]:
     return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+@dataclass
+class Context:
+    """What a recipe's `context` may set in the base's config (students/sft.py, load_config), by type."""
+
+    rope_theta: float | None = None
+    max_position_embeddings: int | None = None
+
+
+CONTEXT_KEYS = tuple(f.name for f in dataclasses.fields(Context))
 
 
 @dataclass
@@ -119,8 +134,9 @@ class Recipe:
             raise InputError(f"{where}: sft: {e}") from None
 
     def validate(self) -> None:
-        """Check every sft value with TRL, on any machine: a GPU-only setting
-        (bf16) is checked for its name and type here, its hardware at launch."""
+        """Check every sft value with TRL's SFTConfig itself (names and types were checked at
+        load), on any machine: a GPU-only setting (bf16) is checked here for its value, its
+        hardware at launch."""
         import torch
 
         cpu = {} if torch.cuda.is_available() else {"bf16": False, "use_cpu": True}
@@ -128,10 +144,12 @@ class Recipe:
 
 
 SECTIONS = ("sft", "hardware", "context")
+NOT_IN_FILE = ("size", "path", "overrides")   # Recipe fields that come from the command line
 
 
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """`sft.learning_rate=1e-5`, `attention=sdpa`: each value parsed as YAML, set in place."""
+def apply_overrides(doc: YamlMapping, overrides: list[str]) -> None:
+    """`sft.learning_rate=1e-5`, `attention=sdpa`: each value parsed as YAML, set in `doc`,
+    which then names the item as where that value came from."""
     import yaml
 
     for item in overrides:
@@ -150,34 +168,73 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 value = float(value)
             except ValueError:
                 pass
-        if dot:
-            data[section] = {**(data.get(section) or {}), name: value}
-        else:
-            data[section] = value
-    return data
+        if dot and doc.data.get(section) is not None and not isinstance(doc.data[section], dict):
+            raise InputError(f"{doc.where(section)}: {section}: expected a mapping, got {doc.data[section]!r}")
+        doc.override((section, name) if dot else (section,), value, f"--set {item!r}")
 
 
-def load(size: str, overrides: list[str] | None = None) -> Recipe:
-    """A shipped recipe by size (`7b`), or the user's own recipe by path (`my/7b-16k.yaml`),
-    with `--set` overrides applied (students/recipe.py, apply_overrides)."""
-    import yaml
+def check(doc: YamlMapping) -> None:
+    """Every value of a recipe by name and type, before a Recipe is built (so before any folder
+    exists): the top-level fields, `hardware.*`, `context.*`, and `sft.*` against the annotations
+    of TRL's SFTConfig (imported, never instantiated). InputError naming the file:line of the
+    key, or the `--set` item that gave it."""
+    fields = {name: t for name, t in field_types(Recipe).items() if name not in NOT_IN_FILE}
+    try:
+        _known(doc, (), doc.data, fields)
+        missing = [f.name for f in dataclasses.fields(Recipe) if f.name in fields and f.name not in doc.data
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"{doc.path}: missing field(s) {', '.join(missing)}")
+        check_fields(Recipe, {k: v for k, v in doc.data.items() if k not in SECTIONS}, lambda k: f"{doc.where(k)}: {k}")
+        for section, cls in (("hardware", Hardware), ("context", Context), ("sft", _sft_config_class())):
+            values = doc.data.get(section, {})
+            check_type(values, dict, f"{doc.where(section)}: {section}")
+            _known(doc, (section,), values, field_types(cls))
+            check_fields(cls, values, lambda k: f"{doc.where(section, k)}: {section}.{k}")
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
+
+def _known(doc: YamlMapping, section: tuple, values: dict, known: dict) -> None:
+    """Every name in `values` is one of `known`; else a ValueError naming the first that is not."""
+    for name in values:
+        if name not in known:
+            label = ".".join(map(str, section + (name,)))
+            # SFTConfig has over a hundred fields: name the likely one and point to the rest.
+            listed = f"known: {', '.join(known)}" if len(known) <= 12 else "see TRL's SFTConfig"
+            raise ValueError(f"{doc.where(*section, name)}: {label}: unknown field{did_you_mean(name, known)} "
+                             f"({listed})")
+
+
+def _sft_config_class() -> type:
+    from trl import SFTConfig  # heavy: imported when a recipe is loaded, never for --help
+
+    return SFTConfig
+
+
+def _find(size: str) -> tuple[Path, str]:
+    """The recipe file and size of `--size`: a shipped size (`7b`) or the path of a YAML."""
     own = Path(size)
     if size.endswith((".yaml", ".yml")) or own.is_file():
         if not own.is_file():
             raise InputError(f"--size {size}: no such recipe file")
-        path, size = own, own.stem
-    else:
-        path = RECIPES / f"{size}.yaml"
+        return own, own.stem
+    path = RECIPES / f"{size}.yaml"
     if not path.is_file():
         raise InputError(f"unknown size {size!r}; valid sizes: {', '.join(sizes())} (or the path of a recipe YAML)")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: invalid YAML ({e})") from None
-    data = apply_overrides(dict(data), overrides or [])
+    return path, size
+
+
+def load(size: str, overrides: list[str] | None = None) -> Recipe:
+    """A shipped recipe by size (`7b`), or the user's own recipe by path (`my/7b-16k.yaml`),
+    with `--set` overrides applied (apply_overrides), every value checked by type (check).
+    InputError naming the file and line, or the `--set` item, for anything wrong."""
+    path, size = _find(size)
+    doc = load_mapping(path, "of recipe fields (model, chat_template, hardware, sft, …)")
+    apply_overrides(doc, overrides or [])
+    check(doc)
     where = f"{path}" + (f" with --set {' '.join(overrides)}" if overrides else "")
     try:
-        return Recipe(size=size, path=str(path), overrides=list(overrides or []), **data)
+        return Recipe(size=size, path=str(path), overrides=list(overrides or []), **doc.data)
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: {e}") from None

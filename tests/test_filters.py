@@ -229,7 +229,7 @@ def test_correctness_without_reference_modes():
 def test_config_errors_name_the_file_and_problem(tmp_path):
     bad = tmp_path / "f.yaml"
     bad.write_text("filters:\n  format: {}\n  spelling: {}\n")
-    with pytest.raises(InputError, match=r"f.yaml: unknown filter .spelling. \(known: code_tests, correctness, "):
+    with pytest.raises(InputError, match=r"f.yaml:3: unknown filter .spelling. \(known: code_tests, correctness, "):
         FilterConfig.load(bad)
     bad.write_text("filters:\n  language: {max_foreign: 0.1}\n")
     with pytest.raises(InputError, match=r"unknown option\(s\) max_foreign"):

@@ -354,7 +354,7 @@ def test_set_overrides_recipe_fields_from_the_command_line(tmp_path, capsys, mon
     assert "max_length: 4096" in out and "plan: 2 GPU(s)" in out and "exceed max_length 4096" in out
     assert "--set sft.max_length=4096 hardware.gpus_per_node=2 --no-launch" in out  # the cluster runs the same
     for bad, message in [("foo.bar=1", "'foo' has no fields"), ("learning_rate", "expected FIELD=VALUE"),
-                         ("sft.no_such_field=1", "with --set sft.no_such_field=1: sft:"),
+                         ("sft.no_such_field=1", "--set 'sft.no_such_field=1': sft.no_such_field: unknown field"),
                          ("attention=fast", "attention must be one of")]:
         assert train_student.main(["--size", "7b", "--data", str(data), "--dry-run", "--set", bad]) == 2
         assert message in capsys.readouterr().err
