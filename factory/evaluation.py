@@ -20,9 +20,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.core import layout, outdir
 from factory.core.cli import LogOptions
 from factory.core.errors import InputError
-from factory.core import layout
+from factory.core.inputs import looks_like_hub_id
 from factory.core.layout import BENCHMARKS_DIR
 from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOptions, SamplingOptions, ShardOptions
 
@@ -38,8 +39,6 @@ def shipped_benchmarks() -> list[str]:
 
 def resolve_benchmark(spec: str) -> tuple[str, str]:
     """(name, source) of a shipped name, a local file, or a Hub dataset id."""
-    from factory.core.inputs import looks_like_hub_id
-
     if (BENCHMARKS_DIR / f"{spec}.jsonl").is_file():
         return spec, str(BENCHMARKS_DIR / f"{spec}.jsonl")
     path = Path(spec)
@@ -195,6 +194,8 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions
     def check(self):
         if not self.model or self.out is None:
             raise ValueError("--model and --out are required (or --compare RESULTS.json …)")
+        if not self.endpoints and not Path(self.model).exists() and not looks_like_hub_id(self.model):
+            raise ValueError(f"--model {self.model}: no such folder (and not a Hub model id like org/name)")
         self.out = Path(self.out)
         for item in self.k:
             name, _, value = item.partition("=")
@@ -229,24 +230,27 @@ def evaluate(config: EvaluateConfig, backend=None) -> dict:
             print(f"== {name}")
             generate(gen)
         return {}
-    config.out.mkdir(parents=True, exist_ok=True)
-    owned = backend is None
-    results = {"model": config.model, "protocol": {"temperature": config.temperature, "top_p": config.top_p,
-                                                   "max_tokens": config.max_tokens, "seed": config.seed,
-                                                   "prompt": "zero-shot, <think>-forced (generators/templates)"},
-               "benchmarks": {}, "versions": package_versions()}
-    try:
-        for name, gen in runs.items():
-            if backend is None:
-                backend = make_backend(gen)
-            print(f"== {name}: {config.k_for(name)} samples per problem")
-            summary = generate(gen, backend=backend)
-            scored = grade_and_score(gen.out, config.out / "graded" / name, config.verify_timeout)
-            results["benchmarks"][name] = {**scored, "k": config.k_for(name), "source": gen.problems,
-                                           "finish_reasons": summary.finish_reasons}
-    finally:
-        if owned and backend is not None:
-            backend.close()
-    atomic_write_json(config.out / "results.json", results)
-    atomic_write_bytes(config.out / "results.md", (markdown([results]) + "\n").encode())
+    inputs = {"--model": config.model, **{f"--benchmarks {name}": gen.problems for name, gen in runs.items()}}
+    with outdir.claim(config.out, "evaluate", inputs=inputs) as claim:
+        claim.check()
+        owned = backend is None
+        results = {"model": config.model, "protocol": {"temperature": config.temperature, "top_p": config.top_p,
+                                                       "max_tokens": config.max_tokens, "seed": config.seed,
+                                                       "prompt": "zero-shot, <think>-forced (generators/templates)"},
+                   "benchmarks": {}, "versions": package_versions()}
+        try:
+            for name, gen in runs.items():
+                if backend is None:
+                    backend = make_backend(gen)
+                claim.make()
+                print(f"== {name}: {config.k_for(name)} samples per problem")
+                summary = generate(gen, backend=backend)
+                scored = grade_and_score(gen.out, config.out / "graded" / name, config.verify_timeout)
+                results["benchmarks"][name] = {**scored, "k": config.k_for(name), "source": gen.problems,
+                                               "finish_reasons": summary.finish_reasons}
+        finally:
+            if owned and backend is not None:
+                backend.close()
+        atomic_write_json(config.out / "results.json", results)
+        atomic_write_bytes(config.out / "results.md", (markdown([results]) + "\n").encode())
     return results

@@ -24,9 +24,10 @@ from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from factory.core import layout
+from factory.core import layout, outdir
 from factory.core.cli import LogOptions
 from factory.core.errors import InputError, RuntimeFailure
+from factory.core.naming import public_name
 from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
 from filters.base import Filter, Problems, Reason
@@ -35,6 +36,7 @@ from filters.report import Funnel, Leaks, Yield
 from filters.source import Columns, TraceSource
 
 REJECT_COLUMNS = ("reject_reason", "reject_filter", "reject_detail")
+STATS_FORMAT = "r1-factory.filter/1"
 ANSWER_FILTERS = ("correctness", "code_tests")  # a pass means the sample is correct
 
 
@@ -174,16 +176,8 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
 
     names = set(table.schema.names)
 
-    def col(name):
-        if name not in names:
-            return [None] * table.num_rows
-        column = table.column(name)
-        values = column.to_pylist()
-        # JSONL whose field mixes types (answers as numbers and as LaTeX text) is read as
-        # Arrow JSON: its values are JSON texts ('"\\frac{1}{2}"'); read them back as values.
-        if getattr(column.type, "extension_name", None) == "arrow.json":
-            values = [None if v is None else _json_value(v) for v in values]
-        return values
+    def col(name):  # the source gives every column its declared type (filters/source.py)
+        return table.column(name).to_pylist() if name in names else [None] * table.num_rows
 
     problems, completions = col(columns.problem), col(columns.completion)
     answers, ids = col(columns.answer), col(columns.id)
@@ -199,13 +193,6 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
                "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "_split": split}
         rows.append(complete_row(row) if derive else row)
     return rows
-
-
-def _json_value(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:  # stored as the bare text ("025")
-        return text
 
 
 def complete_row(row: dict) -> dict:
@@ -272,25 +259,42 @@ def scan_problems(source: TraceSource, columns: Columns, batch_rows: int,
 
 def run(cfg: FilterRunConfig, filters: FilterConfig | None = None) -> FilterReport:
     """Filter `cfg.input` into `cfg.out`. The filters are `filters` when given (a caller's own
-    chain, e.g. evaluation's grader), else the YAML `cfg.config`, else filters/default.yaml."""
+    chain, e.g. evaluation's grader), else the YAML `cfg.config`, else filters/default.yaml.
+
+    OUT is locked before it is read (factory/core/outdir.py); the run writes OUT.partial and swaps
+    it in whole. OUT is replaced (`--overwrite`) only when the filter made it and it holds nothing
+    else; a failed run removes OUT.partial, so OUT is either as it was or the new output."""
     fconfig = filters or FilterConfig.load(cfg.config)
     if cfg.workers:
         fconfig.workers = cfg.workers
     columns = Columns(problem=cfg.problem_column, answer=cfg.answer_column, completion=cfg.completion_column,
                       id=cfg.id_column)
-    source = TraceSource(cfg.input, columns, split=cfg.split)
-    try:
-        out = cfg.out
+    out = cfg.out
+    partial, old = (out.with_name(out.name + suffix) for suffix in (".partial", ".old"))
+    with outdir.claim(out, "filter", inputs={"--input": cfg.input, "--config": cfg.config},
+                      derived=(partial, old)) as claim:
+        claim.check(replacing=True)
         if out.exists() and any(out.iterdir()) and not cfg.overwrite:
             raise InputError(f"--out {out}: exists and is not empty; choose another folder or pass --overwrite")
-        if cfg.backend == "ray":
-            return _ray_run(cfg, fconfig, columns, source)
-        return _Run(cfg, fconfig, columns, source).go()
-    finally:
-        source.close()
+        claim.remove(old)       # left by a run killed mid-swap
+        claim.remove(partial)   # left by a run killed mid-write
+        source = TraceSource(cfg.input, columns, split=cfg.split)
+        try:
+            if cfg.backend == "ray":
+                return _ray_run(cfg, fconfig, columns, source, claim)
+            return _Run(cfg, fconfig, columns, source, claim).go()
+        except BaseException as e:
+            claim.remove(partial)  # nothing half-written is left behind
+            if isinstance(e, OSError):
+                raise RuntimeFailure(f"the filter stopped: {outdir.os_error_line(e)}; its unfinished output was "
+                                     f"removed and {out} is unchanged; rerun once fixed") from None
+            raise
+        finally:
+            source.close()
 
 
-def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource) -> FilterReport:
+def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource,
+             claim: outdir.Claim) -> FilterReport:
     import ray
 
     from filters.ray_chain import RayRun
@@ -300,7 +304,7 @@ def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sour
     try:
         if not cfg.workers and not fconfig.workers:
             fconfig.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        return RayRun(cfg, fconfig, columns, source).go()
+        return RayRun(cfg, fconfig, columns, source, claim).go()
     finally:
         if started:
             ray.shutdown()
@@ -309,8 +313,9 @@ def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sour
 class _Run:
     """One filter run: the worker pool, the math-verify calls in flight, the writers and the reports."""
 
-    def __init__(self, cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource):
-        self.cfg, self.fconfig, self.columns, self.source = cfg, fconfig, columns, source
+    def __init__(self, cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource,
+                 claim: outdir.Claim):
+        self.cfg, self.fconfig, self.columns, self.source, self.claim = cfg, fconfig, columns, source, claim
         self.partial = cfg.out.with_name(cfg.out.name + ".partial")
         self.filters = [fconfig.build_one(name) for name in fconfig.filters]
         self.dedup = next((f for f in self.filters if f.name == "dedup"), None)
@@ -427,9 +432,9 @@ class _Run:
         return self.report
 
     def _prepare(self) -> dict[str, str]:
-        """Clear OUT.partial, scan the input's problems once and prepare the filters that need
-        them all; returns the majority answers (empty unless correctness asks for them)."""
-        shutil.rmtree(self.partial, ignore_errors=True)
+        """Make OUT.partial (with the filter's marker), scan the input's problems once and prepare the
+        filters that need them all; returns the majority answers (empty unless correctness asks for them)."""
+        self.claim.make(self.partial)
         correctness = self.fconfig.filters.get("correctness")
         wants_majority = correctness is not None and (correctness or {}).get("no_reference") == "majority"
         problems, majority = scan_problems(self.source, self.columns, self.fconfig.batch_rows, wants_majority)
@@ -468,7 +473,9 @@ class _Run:
             if sandbox.startswith("WARNING"):
                 print(f"\n!!! code sandbox: {sandbox} !!!\n")
         stats = {
-            "input": cfg.input, "input_rows": funnel.input_rows, "accepted": accepted,
+            "format": STATS_FORMAT,
+            "input": cfg.input, "input_name": public_name(cfg.input), "generation": _generation(cfg.input),
+            "input_rows": funnel.input_rows, "accepted": accepted,
             "code_sandbox": sandbox,
             "rejected": rejected, "check": "accepted + rejected = input",
             "funnel": funnel.stages(),
@@ -487,15 +494,35 @@ class _Run:
 
         funnel_chart(partial / layout.FUNNEL, funnel.input_rows, funnel.stages(),
                      f"{Path(cfg.input).name}: {funnel.accepted:,} of {funnel.input_rows:,} traces accepted")
-        out = cfg.out
-        if out.exists():
-            old = out.with_name(out.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
+        self._swap()
+
+    def _swap(self) -> None:
+        """OUT.partial becomes OUT; an OUT this filter made before (checked by `run`) goes, never anything
+        else: an empty folder given as --out is kept aside until the swap is done, then removed."""
+        out, partial = self.cfg.out, self.partial
+        if not out.exists():
             partial.rename(out)
-            shutil.rmtree(old)
-        else:
-            partial.rename(out)
+            return
+        old = out.with_name(out.name + ".old")
+        out.rename(old)
+        partial.rename(out)
+        shutil.rmtree(old)
+
+
+def _generation(spec: str) -> dict | None:
+    """How the input's traces were made (manifest_io.provenance), when the input is a generate run or
+    its traces folder: kept in stats.json so the card needs no path to the input, which may move."""
+    from factory.core import manifest as manifest_io
+
+    src = Path(spec)
+    for folder in (src, src.parent):
+        try:
+            found = manifest_io.load(folder) if (folder / layout.MANIFEST).is_file() else None
+        except InputError:
+            found = None
+        if found and found.get("format") == manifest_io.FORMAT:
+            return manifest_io.provenance(found)
+    return None
 
 
 def verify_result(fut) -> str:

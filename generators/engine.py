@@ -16,6 +16,7 @@ import sys
 from typing import Any, Iterable, Iterator
 
 from factory.core import logs
+from factory.core.errors import InputError
 from generators.options import EngineOptions
 from generators.sampling import Completion, Request, SamplingSpec
 
@@ -126,6 +127,12 @@ def _short(model: str) -> str:
     return os.path.join(*parts[-2:]) if os.path.isdir(model) and len(parts) > 1 else model
 
 
+def _first_line(e: BaseException) -> str:
+    """`Type: message`, first line only (vLLM wraps the worker's error in a long one)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:400]
+
+
 def _torch_threads() -> tuple[int, Any] | None:
     """torch's thread count and its own `set_num_threads`: an in-process CPU engine replaces
     that function with a no-op ("doesn't allow to use torch.set_num_threads after the thread
@@ -162,8 +169,13 @@ class EngineBackend:
             from vllm import LLM
 
             kw = dict(self.settings, **({"tokenizer": tokenizer} if tokenizer else {}))
-            with _engine_process(self.settings, fallback), logs.captured():
-                llm = LLM(model=model, **kw)
+            try:
+                with _engine_process(self.settings, fallback), logs.captured():
+                    llm = LLM(model=model, **kw)
+            except Exception as e:  # missing or truncated weights, a config vLLM cannot serve, no memory
+                self._restore_threads()
+                raise InputError(f"cannot start vLLM on {model}: {_first_line(e)}"
+                                 + ("; --verbose shows vLLM's own output" if logs.log_file() else "")) from None
             self.in_process = type(getattr(llm.llm_engine, "engine_core", None)).__name__ == "InprocClient"
             _IN_PROCESS_ALIVE[0] += self.in_process
             print(f"engine for {_short(model)}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "
@@ -187,6 +199,9 @@ class EngineBackend:
         if getattr(self, "in_process", False):
             self.in_process = False
             _IN_PROCESS_ALIVE[0] -= 1
+        self._restore_threads()
+
+    def _restore_threads(self) -> None:
         if self._threads:
             import torch
 

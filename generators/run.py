@@ -9,9 +9,7 @@ moment and resumed by running the same command again.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
-import os
 import signal
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from factory.core import manifest as manifest_io
+from factory.core import outdir
 from factory.core.errors import InputError
 from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
@@ -31,7 +30,6 @@ from generators.sampling import Request, SamplingSpec, derive_seed
 from generators.traces import TRACE_COLUMNS, make_row, trace_schema
 
 TRACES_DIR = "traces"
-LOCK = ".lock"
 
 
 @dataclass
@@ -145,8 +143,7 @@ def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
 
 
 def pending_requests(problems: ProblemSet, samples: int, done: set, templates: dict[str, PromptTemplate],
-                     tokenizer, run_seed: int, context_length: int | None = None
-                     ) -> Iterator[tuple[Request, dict, str]]:
+                     tokenizer, run_seed: int) -> Iterator[tuple[Request, dict, str]]:
     """(request, problem row, user prompt) for every pair not yet on disk.
 
     Lazy: prompts are rendered and tokenised as the backend asks for work,
@@ -159,24 +156,9 @@ def pending_requests(problems: ProblemSet, samples: int, done: set, templates: d
         user = templates[problem["domain"]].user_message(problem["problem"])
         text = render_prompt(tokenizer, user)
         ids = tokenizer.encode(text, add_special_tokens=False)
-        if context_length is not None and len(ids) >= context_length:
-            raise InputError(f"problem {problem['problem_id']!r}: its prompt is {len(ids)} tokens, the teacher's "
-                             f"context is {context_length}; drop the problem or raise --max-model-len "
-                             "(rows written so far are kept; rerun to resume)")
         for s in todo:
             yield Request(problem_id=problem["problem_id"], sample=s, prompt_text=text, prompt_token_ids=ids,
                           seed=derive_seed(run_seed, problem["problem_id"], s)), problem, user
-
-
-def _lock(out: Path):
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise InputError(f"{out} is being written by another generate process; wait for it or "
-                         "choose another --out") from None
-    return fd
 
 
 def _config_record(config: GenerateConfig) -> dict:
@@ -213,32 +195,56 @@ def main(config: GenerateConfig, backend=None) -> RunSummary | None:
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
     out = config.out
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    if config.dry_run and not out.exists():  # nothing to read, nothing to lock: a dry run writes nothing
+        print(dry_run(config, problems, set()))
+        return None
+    # 2. The run folder: locked before it is read, so a second process is turned away at once
+    # and the settings checked are the ones on disk.
+    with outdir.claim(out, "generate", inputs={"--problems": config.problems, "--templates": config.templates}
+                      ) as claim:
+        claim.check()
+        old = _existing_run(out, identity)
+        if config.dry_run:
+            print(dry_run(config, problems, done_keys(out / TRACES_DIR) if old else set()))
+            return None
+        owned = backend is None
+        try:
+            if owned:
+                backend = make_backend(config)
+            check_prompts_fit(problems, templates, tokenizer, backend.context_length)
+            claim.make()  # the run folder exists from here on, once the teacher is up
+            return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
+        finally:
+            if owned and backend is not None:
+                backend.close()
+
+
+def _existing_run(out: Path, identity: dict) -> dict | None:
+    """The manifest of the run already in `out` (None for a new one), checked against `identity`."""
     old = manifest_io.load(out) if out.exists() else None
-    traces_dir = out / TRACES_DIR
-    if old is None and shard_paths(traces_dir):
+    if old is None and shard_paths(out / TRACES_DIR):
         raise InputError(f"{out}: holds trace shards but no manifest.json; choose another --out")
     manifest_io.check_identity(out, old, identity)
-    # An existing run is claimed before the (slow) engine start, so a second
-    # process is turned away at once; a new directory is made only after it.
-    if config.dry_run:
-        print(dry_run(config, problems, done_keys(traces_dir) if old else set()))
-        return None
-    lock_fd = _lock(out) if out.exists() else None
-    owned = backend is None
-    try:
-        if owned:
-            backend = make_backend(config)
-        if lock_fd is None:
-            out.mkdir(parents=True, exist_ok=True)
-            lock_fd = _lock(out)
-        return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
-    finally:
-        if owned and backend is not None:
-            backend.close()
-        if lock_fd is not None:
-            os.close(lock_fd)
+    return old
+
+
+def check_prompts_fit(problems: ProblemSet, templates: dict[str, PromptTemplate], tokenizer,
+                      context_length: int | None) -> None:
+    """InputError naming the first problem whose prompt does not fit the teacher's context, before
+    the run folder exists. A prompt has at most as many tokens as UTF-8 bytes (byte-level tokenizers,
+    and byte fallback), so only prompts at least `context_length` bytes long are tokenised."""
+    if context_length is None:
+        return
+    overhead = len(render_prompt(tokenizer, "").encode())
+    for problem in problems.rows:
+        user = templates[problem["domain"]].user_message(problem["problem"])
+        if len(user.encode()) + overhead < context_length:
+            continue
+        n = len(tokenizer.encode(render_prompt(tokenizer, user), add_special_tokens=False))
+        if n >= context_length:
+            raise InputError(f"problem {problem['problem_id']!r} ({problems.source}): its prompt is {n:,} tokens, "
+                             f"the teacher's context is {context_length:,}; drop the problem or raise "
+                             "--max-model-len")
 
 
 def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[str, PromptTemplate],
@@ -293,8 +299,7 @@ class _Run:
         """The pending requests, remembering each one's problem and prompt
         in `context` for when its completion comes back."""
         for req, problem, user in pending_requests(self.problems, self.config.samples, self.done, self.templates,
-                                                   self.tokenizer, self.config.seed,
-                                                   getattr(self.backend, "context_length", None)):
+                                                   self.tokenizer, self.config.seed):
             self.context[req.key] = (problem, user)
             yield req
 
@@ -340,11 +345,18 @@ class _Run:
 
     def _stopped(self, writer: ShardWriter, e: BaseException) -> None:
         # Completed rows are whole traces: keep them even when interrupted,
-        # and say in the manifest that the run stopped part-way.
-        writer.close()
+        # and say in the manifest that the run stopped part-way. On a full disk
+        # neither may be possible: the half shard goes, the manifest stays as it was.
+        try:
+            writer.close()
+        except OSError:
+            writer.abort()
         self.invocation.update(generated=writer.written_rows, stopped=f"{type(e).__name__}: {e}"[:500])
         self.manifest["status"] = "interrupted"
-        manifest_io.write(self.out, self.manifest)
+        try:
+            manifest_io.write(self.out, self.manifest)
+        except OSError:
+            pass
 
     def finish(self, generated: int, t0: float) -> RunSummary:
         summary = summarize(self.out, self.wanted, already=self.already, generated=generated,

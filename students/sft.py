@@ -256,7 +256,10 @@ def token_stats(recipe: Recipe, data: str) -> dict:
     lengths = []
     for ex in conversations:
         if tokenizer is not None:
-            lengths.append(len(tokenizer.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True)))
+            # return_dict: one shape in every transformers version (5.x returns a BatchEncoding
+            # by default, whose len() is its 2 keys, not the tokens).
+            encoded = tokenizer.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=True, return_dict=True)
+            lengths.append(len(encoded["input_ids"]))
         else:
             chars = sum(len(m["content"]) for m in ex["prompt"] + ex["completion"])
             lengths.append(int(chars / 3.6) + 8)

@@ -136,4 +136,10 @@ def run_cli(main: Callable[[], int | None]) -> int:
     except RuntimeFailure as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_RUNTIME
+    except OSError as e:  # a full or failing disk mid-run: what was finished is kept
+        from factory.core.outdir import os_error_line
+
+        print(f"error: {os_error_line(e)}; what was finished is kept: rerun the same command once fixed",
+              file=sys.stderr)
+        return EXIT_RUNTIME
 

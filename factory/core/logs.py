@@ -68,33 +68,62 @@ def _drop_handlers() -> logging.Logger:
         if getattr(h, "_factory", False):
             root.removeHandler(h)
             h.close()
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                h.stream.close()  # the screen handler's own copy of stderr (see `route`)
     return root
 
 
 class _LazyFile(logging.FileHandler):
-    """A file handler that makes its folder, and the file, only when a record arrives."""
+    """A file handler that makes its folder, and the file, only when a record arrives; remembers
+    whether it created the file (only then may `discard` remove it); and, when the file cannot be
+    written (a read-only or full disk), says so once and drops records instead of printing a
+    traceback per record."""
 
     def __init__(self, path: Path):
         super().__init__(path, encoding="utf-8", delay=True)
+        self.created = self.failed = False
 
     def _open(self):
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(self.baseFilename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = self.created or not path.exists()
         return super()._open()
+
+    def emit(self, record):
+        if self.failed:
+            return
+        if self.stream is None:
+            try:
+                self.stream = self._open()
+            except OSError as e:
+                self.failed = True
+                print(f"warning: cannot write the log file {self.baseFilename} ({e.strerror}); library logs "
+                      "are not kept", file=sys.stderr, flush=True)
+                return
+        super().emit(record)
+
+
+def _file_handler() -> _LazyFile | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _LazyFile)), None)
 
 
 def discard() -> None:
-    """Remove the log and the folders made for it when nothing else was written there."""
+    """Remove the log, when this process created it, and the folders made for it, when they hold
+    nothing else: bad input leaves nothing behind (another process's log is never removed)."""
     global _LOG_FILE
     import shutil
 
+    handler = _file_handler()
+    ours = handler is not None and handler.created
     _drop_handlers()
     created, log = _CREATED, _LOG_FILE
     _LOG_FILE = None
     if created is None or log is None or not created.exists():
         return
     if created == log:
-        created.unlink()
-    elif all(p == log or p.is_dir() for p in created.rglob("*")):
+        if ours:
+            created.unlink()
+    elif all((p == log and ours) or p.is_dir() for p in created.rglob("*")):
         shutil.rmtree(created)
 
 
@@ -128,11 +157,18 @@ def captured():
         yield
         return
     _own_library_loggers()  # a library imported since `route` may have added its own handler
+    handler = _file_handler()
+    try:
+        if handler is not None and handler.stream is None and not handler.failed:
+            handler.stream = handler._open()  # so the file handler knows it created the file
+        sink = open(_LOG_FILE, "ab")
+    except OSError:  # the log cannot be written (read-only, full): leave the screen as it is
+        yield
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    _LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(_LOG_FILE, "ab") as sink:
+    with sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:

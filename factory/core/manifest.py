@@ -50,7 +50,7 @@ def load(run_dir: Path) -> dict | None:
 
 def identity_differences(old: dict, new: dict) -> list[str]:
     keys = sorted(set(old) | set(new))
-    return [f"  {k}: the run has {old.get(k)!r}, this command asks for {new.get(k)!r}"
+    return [f"{k}: the run has {old.get(k)!r}, this command asks for {new.get(k)!r}"
             for k in keys if old.get(k) != new.get(k)]
 
 
@@ -63,9 +63,20 @@ def check_identity(run_dir: Path, manifest: dict | None, identity: dict) -> None
                          f"{manifest.get('format')!r}); choose another --out")
     diffs = identity_differences(manifest.get("identity", {}), identity)
     if diffs:
-        raise InputError(f"{run_dir} holds a run made with other settings; its rows would mix with "
-                         "these:\n" + "\n".join(diffs) +
-                         "\nrerun with the run's settings to resume it, or write to a new --out")
+        raise InputError(f"{run_dir} holds a run made with other settings, whose rows would mix with these ("
+                         + "; ".join(diffs) + "); rerun with the run's settings to resume it, or write to a new --out")
+
+
+def provenance(manifest: dict) -> dict:
+    """What a dataset card says about how a run's traces were made: its identity (teacher and
+    sampling), samples per problem, problem source, prompt templates (text) and package versions.
+    No local path: the teacher and problems are public names already, template paths are left out."""
+    return {"identity": manifest.get("identity", {}),
+            "samples": (manifest.get("config") or {}).get("samples"),
+            "problems": {"source": (manifest.get("problems") or {}).get("source")},
+            "templates": {d: {"text": t.get("text"), "sha256": t.get("sha256")}
+                          for d, t in (manifest.get("templates") or {}).items()},
+            "versions": manifest.get("versions", {})}
 
 
 def write(run_dir: Path, manifest: dict) -> None:

@@ -31,11 +31,15 @@ def fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps the old file whole and leaves no half one
+        raise
     fsync_dir(path.parent)
 
 
@@ -185,6 +189,20 @@ class ShardWriter:
         return path
 
     close = flush
+
+    def abort(self) -> None:
+        """Drop the shard being written (its `.tmp` file) and the buffered rows: after a write failed
+        (a full disk), so nothing half-written stays. Finished shards are kept."""
+        if self._file is not None:
+            writer, handle, path = self._file
+            for close in (writer.close, handle.close):
+                try:
+                    close()
+                except Exception:  # the same full disk: the file goes anyway
+                    pass
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        self._file, self._shard_rows, self._shard_bytes, self._oldest = None, 0, 0, None
+        self._rows, self._tables, self._pending, self._pending_bytes = [], [], 0, 0
 
     def publish_names(self, prefix: str = "train") -> list[Path]:
         """Finish, then rename this writer's shards `{prefix}-{i:05d}-of-{n:05d}.parquet` (the Hub's

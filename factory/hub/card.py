@@ -13,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from factory.core.charts import funnel_chart, length_histogram, pass_rate_chart
+from factory.core.inputs import looks_like_hub_id
 from factory.core.naming import public_name
 from factory.hub.stage import Staged
 
@@ -45,13 +46,32 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def _sampling(staged: Staged) -> dict:
-    m = staged.manifest or {}
-    ident, cfg = m.get("identity", {}), m.get("config", {})
-    return {"teacher": public_name(ident.get("teacher")), "temperature": ident.get("temperature"), "top_p": ident.get("top_p"),
-            "max_tokens": ident.get("max_tokens"), "seed": ident.get("seed"), "samples": cfg.get("samples"),
-            "problems": public_name((m.get("problems") or {}).get("source")),
-            "templates": {d: t.get("text") for d, t in (m.get("templates") or {}).items()},
-            "versions": m.get("versions", {})}
+    g = staged.generation or {}
+    ident = g.get("identity", {})
+    return {"teacher": published(ident.get("teacher")), "temperature": ident.get("temperature"), "top_p": ident.get("top_p"),
+            "max_tokens": ident.get("max_tokens"), "seed": ident.get("seed"), "samples": g.get("samples"),
+            "problems": published((g.get("problems") or {}).get("source")),
+            "templates": {d: t.get("text") for d, t in (g.get("templates") or {}).items()},
+            "versions": g.get("versions", {})}
+
+
+def published(spec) -> str | None:
+    """A recorded name as the card may show it: `name@fingerprint` for a local path that exists, a Hub id as
+    it is, and for a path that no longer exists (the input moved) its last part: never a local path."""
+    if spec is None:
+        return None
+    spec = str(spec)
+    if Path(spec).exists():
+        return public_name(spec)
+    if looks_like_hub_id(spec) or "/" not in spec:
+        return spec
+    return Path(spec).name
+
+
+def input_name(stats: dict) -> str:
+    """The filter's input: the name the filter recorded (factory/core/naming.py), else its recorded path
+    as `published` shows it."""
+    return published(stats.get("input_name") or stats.get("input") or "?")
 
 
 def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, language: list[str]) -> str:
@@ -94,10 +114,10 @@ def _header(meta: dict, pretty_name: str, stats: dict) -> list[str]:
 def _provenance_section(staged: Staged) -> list[str]:
     """Teacher, sampling and prompt templates from the generate manifest, or where to look without one."""
     out = ["## How the traces were made", ""]
-    if not staged.manifest:
-        return out + ["The generation manifest was not found beside the filter input "
-                      f"(`{public_name(staged.stats.get('input'))}`); see the `teacher`, `temperature`, `top_p`, `max_tokens` "
-                      "and `seed` columns for how each trace was sampled.", ""]
+    if not staged.generation:
+        return out + ["The filter's input "
+                      f"(`{input_name(staged.stats)}`) was not a generation run of this factory; see the `teacher`, "
+                      "`temperature`, `top_p`, `max_tokens` and `seed` columns for how each trace was sampled.", ""]
     s = _sampling(staged)
     out += [_table(["setting", "value"], [
         ["teacher", f"`{s['teacher']}`"], ["temperature", s["temperature"]], ["top-p", s["top_p"]],

@@ -9,11 +9,14 @@ written anywhere.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.core import outdir
 from factory.core.cli import LogOptions
+from factory.core.errors import RuntimeFailure
 
 
 @dataclass(kw_only=True)
@@ -37,9 +40,22 @@ class PublishConfig(LogOptions):
         if self.stage is not None:
             self.stage = Path(self.stage)
         if self.repo_id is not None:
-            parts = self.repo_id.split("/")
-            if len(parts) != 2 or not all(parts):
-                raise ValueError(f"--repo-id {self.repo_id!r}: expected USER/NAME")
+            check_repo_id(self.repo_id)
+
+
+# The Hub's rule for a repo id (huggingface_hub's validate_repo_id, stated here so a bad id is refused
+# before any import or work): USER/NAME, each 1-96 of letters, digits, `-`, `_`, `.`, neither starting
+# nor ending with `-` or `.`, no `--` or `..`, not ending in `.git`.
+_PART = re.compile(r"^(?![.-])[A-Za-z0-9_.-]{1,96}(?<![.-])$")
+
+
+def check_repo_id(repo_id: str) -> None:
+    """ValueError (exit 2) unless `repo_id` is a valid Hub dataset id USER/NAME."""
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(_PART.match(p) for p in parts) or "--" in repo_id or ".." in repo_id \
+            or repo_id.endswith(".git"):
+        raise ValueError(f"--repo-id {repo_id!r}: expected USER/NAME, each part 1-96 letters, digits, '-', '_' "
+                         "or '.', not starting or ending with '-' or '.', without '--' or '..'")
 
 
 @dataclass
@@ -52,22 +68,36 @@ class Published:
 
 
 def publish_dataset(config: PublishConfig) -> Published:
+    """Stage `config.data` in `config.stage` (or a temporary folder), check it, and upload unless a dry run.
+
+    The staging folder is held like any output (factory/core/outdir.py): apart from --data, locked, and
+    emptied only when it is new, empty, or a staging folder this verb made and nothing else was put in.
+    A stage that fails is removed again (or emptied, when the folder was there before)."""
     from factory.hub.card import render
     from factory.hub.checks import check_card, check_round_trip
     from factory.hub.stage import stage
 
     repo_id = config.repo_id or f"dry-run/{config.data.resolve().name}"  # names the staged card only
     stage_dir = config.stage or Path(tempfile.mkdtemp(prefix="factory-publish-")) / "repo"
-    staged = stage(config.data, stage_dir, with_rejected=config.with_rejected)
-    card = render(staged, repo_id=repo_id, pretty_name=config.pretty_name or repo_id.split("/")[1],
-                  license=config.license, language=config.language)
-    (stage_dir / "README.md").write_text(card, encoding="utf-8")
-    check_card(stage_dir)
-    rows = check_round_trip(staged, config.data)
-    result = Published(stage_dir, rows, sum(len(v) for v in staged.configs.values()), dict(staged.rows))
-    if not config.dry_run:
-        from factory.hub.upload import publish
+    with outdir.claim(stage_dir, "publish", inputs={"--data": config.data}, flag="--stage") as claim:
+        claim.clear()
+        try:
+            staged = stage(config.data, stage_dir, with_rejected=config.with_rejected)
+            card = render(staged, repo_id=repo_id, pretty_name=config.pretty_name or repo_id.split("/")[1],
+                          license=config.license, language=config.language)
+            (stage_dir / "README.md").write_text(card, encoding="utf-8")
+            check_card(stage_dir)
+            rows = check_round_trip(staged, config.data)
+        except BaseException as e:
+            claim.undo(stage_dir)  # nothing half-staged is left
+            if isinstance(e, OSError):
+                raise RuntimeFailure(f"staging stopped: {outdir.os_error_line(e)}; the staging folder was "
+                                     "emptied; rerun once fixed") from None
+            raise
+        result = Published(stage_dir, rows, sum(len(v) for v in staged.configs.values()), dict(staged.rows))
+        if not config.dry_run:
+            from factory.hub.upload import publish
 
-        result.url = publish(stage_dir, repo_id, private=config.private, revision=config.revision,
-                             force=config.force)
+            result.url = publish(stage_dir, repo_id, private=config.private, revision=config.revision,
+                                 force=config.force)
     return result

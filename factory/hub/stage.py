@@ -16,12 +16,12 @@ viewer reads. Rows are streamed: memory stays bounded whatever the input size.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core import layout
+from factory.core.manifest import provenance
 from factory.core.errors import InputError
 from factory.core.naming import public_name
 from factory.core.shards import ShardWriter, atomic_write_json, shard_paths
@@ -38,22 +38,99 @@ class Staged:
     schema: object
     stats: dict
     lengths: list[int] = field(default_factory=list)   # completion tokens per accepted row
-    manifest: dict | None = None           # the generate run's manifest, when reachable
+    generation: dict | None = None         # how the traces were made (factory/core/manifest.py provenance)
+
+
+_STATS_KEYS = {"input_rows": int, "accepted": int, "funnel": list}
 
 
 def _read_stats(folder: Path) -> dict:
+    """stats.json, with the keys and types the card needs; InputError (one line) otherwise."""
     path = folder / layout.STATS
     if not path.is_file():
         raise InputError(f"--data {folder}: no stats.json; publish a `python -m factory.filter` output folder")
-    return json.loads(path.read_text())
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e}); rerun `python -m factory.filter`") from None
+    for key, tp in _STATS_KEYS.items():
+        if not isinstance(stats, dict) or not isinstance(stats.get(key), tp) or isinstance(stats.get(key), bool):
+            raise InputError(f"{path}: no {key!r} ({tp.__name__}); not a `factory.filter` output, or edited "
+                             "since: rerun the filter")
+    return stats
 
 
-def _generate_manifest(stats: dict) -> dict | None:
-    src = Path(stats.get("input", ""))
+def _generation(stats: dict) -> dict | None:
+    """How the traces were made: recorded by the filter (stats.json `generation`), or, for a filter
+    output made before it recorded that, the manifest beside its input when that is still there."""
+    if stats.get("generation"):
+        return stats["generation"]
+    src = Path(stats.get("input") or "")
     for candidate in (src / layout.MANIFEST, src.parent / layout.MANIFEST):
         if candidate.is_file():
-            return json.loads(candidate.read_text())
+            try:
+                return provenance(json.loads(candidate.read_text()))
+            except ValueError:
+                return None
     return None
+
+
+def _row_counts(folder: Path, accepted: list[Path], stats: dict) -> dict:
+    """The numbers the card states, counted from the rows themselves: accepted, input, the funnel (rejected
+    per filter and reason, in the filter order stats.json records) and per domain. InputError when
+    stats.json disagrees: the folder was changed after the filter wrote it, and the card would lie."""
+    import pyarrow.parquet as pq
+
+    by_domain: dict = defaultdict(lambda: defaultdict(int))
+    reasons: dict = defaultdict(lambda: defaultdict(int))
+    n_accepted = 0
+    for p in accepted:
+        n_accepted += pq.read_metadata(p).num_rows
+        if "domain" in pq.read_schema(p).names:
+            for d in pq.read_table(p, columns=["domain"]).column("domain").to_pylist():
+                by_domain[d or "math"]["input"] += 1
+                by_domain[d or "math"]["accepted"] += 1
+    for p in sorted((folder / layout.REJECTED).glob("*.parquet")):
+        names = pq.read_schema(p).names
+        table = pq.read_table(p, columns=[c for c in ("reject_filter", "reject_reason", "domain") if c in names])
+        cols = [table.column(c).to_pylist() if c in names else [None] * table.num_rows
+                for c in ("reject_filter", "reject_reason", "domain")]
+        for filt, reason, domain in zip(*cols):
+            reasons[filt or "?"][reason or "?"] += 1
+            if "domain" in names:
+                by_domain[domain or "math"]["input"] += 1
+                by_domain[domain or "math"][filt or "?"] += 1
+    funnel = _funnel(stats, reasons, n_accepted)
+    n_input = funnel[0]["in"] if funnel else n_accepted
+    _check_stats(folder, stats, n_accepted, n_input, funnel)
+    return {"input_rows": n_input, "accepted": n_accepted, "funnel": funnel, "flaws": None,
+            "by_domain": {d: dict(v) for d, v in by_domain.items()} if by_domain else stats.get("by_domain", {})}
+
+
+def _funnel(stats: dict, reasons: dict, accepted: int) -> list[dict]:
+    """Rows in, rejected and out per filter, in stats.json's filter order (filters it lacks at the end)."""
+    order = [f.get("filter") for f in stats["funnel"] if isinstance(f, dict)]
+    order += [f for f in reasons if f not in order]
+    remaining = accepted + sum(sum(r.values()) for r in reasons.values())
+    funnel = []
+    for name in order:
+        dropped = sum(reasons[name].values())
+        funnel.append({"filter": name, "in": remaining, "rejected": dropped, "out": remaining - dropped,
+                       "reasons": dict(sorted(reasons[name].items(), key=lambda kv: -kv[1]))})
+        remaining -= dropped
+    return funnel
+
+
+def _check_stats(folder: Path, stats: dict, accepted: int, n_input: int, funnel: list[dict]) -> None:
+    recorded = {f.get("filter"): f.get("rejected") for f in stats["funnel"] if isinstance(f, dict)}
+    counted = {f["filter"]: f["rejected"] for f in funnel}
+    y = stats.get("yield") if isinstance(stats.get("yield"), dict) else {}
+    if (stats["accepted"], stats["input_rows"]) != (accepted, n_input) or \
+            any(recorded.get(k, 0) != v for k, v in counted.items()) or \
+            (y and (y.get("accepted"), y.get("input")) != (accepted, n_input)):
+        raise InputError(f"{folder / layout.STATS} says {stats['accepted']:,} of {stats['input_rows']:,} traces "
+                         f"accepted, but the folder holds {accepted:,} accepted of {n_input:,} (or other counts "
+                         "per filter): it was changed after `factory.filter` wrote it; rerun the filter")
 
 
 def _accepted_files(folder: Path) -> tuple[list[Path], object]:
@@ -161,19 +238,20 @@ def _write_records(out: Path, folder: Path, out_schema, configs: dict, rows: dic
 
 def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: int = 500,
           max_row_group_mb: int = 100, batch_rows: int = 2048) -> Staged:
-    """Stages the filter output `folder` as a Hub dataset repo in `out` (replaced if present), laid out as
-    in this module's docstring. InputError when `folder` has no stats.json or no accepted row."""
+    """Stages the filter output `folder` as a Hub dataset repo in `out`, an empty folder the caller holds
+    (factory/core/outdir.py), laid out as in this module's docstring. The card's numbers (`Staged.stats`)
+    are counted from the rows; InputError when `folder` has no valid stats.json, no accepted row, or a
+    stats.json that disagrees with its rows."""
     import pyarrow as pa
 
     folder = Path(folder)
     stats = _read_stats(folder)
     accepted, schema = _accepted_files(folder)
+    stats = {**stats, **_row_counts(folder, accepted, stats)}
     out_schema = pa.schema([schema.field(n) for n in schema.names if n not in DROP])
     per_domain = _splits_by_domain(accepted, schema)
 
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "data").mkdir(parents=True)
+    (out / "data").mkdir(parents=True, exist_ok=True)
     writers = _ConfigWriters(max_file_mb, max_row_group_mb)
     lengths = _write_accepted(accepted, out_schema, out, writers, per_domain=per_domain, batch_rows=batch_rows)
     if with_rejected:
@@ -181,7 +259,7 @@ def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: 
 
     configs, rows = writers.close(out)
     staged = Staged(root=out, configs=configs, rows=rows, schema=out_schema, stats=stats, lengths=lengths,
-                    manifest=_generate_manifest(stats))
+                    generation=_generation(stats))
     _write_records(out, folder, out_schema, configs, rows)
     return staged
 

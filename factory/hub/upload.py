@@ -20,6 +20,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from factory.core import outdir
 from factory.core.errors import InputError, RuntimeFailure
 
 LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN to a token with write access"
@@ -65,6 +66,7 @@ def publish(stage: Path, repo_id: str, *, private: bool = False, revision: str =
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         _check_existing(api, stage, repo_id, revision, force)
         info = api.upload_folder(folder_path=str(stage), repo_id=repo_id, repo_type="dataset", revision=revision,
+                                 ignore_patterns=[outdir.MARKER],  # the staging folder's own, not the dataset's
                                  commit_message="Publish traces with the R1 distillation factory")
     except (InputError, RuntimeFailure):
         raise
