@@ -194,8 +194,6 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions
     def check(self):
         if not self.model or self.out is None:
             raise ValueError("--model and --out are required (or --compare RESULTS.json …)")
-        if not self.endpoints and not Path(self.model).exists() and not looks_like_hub_id(self.model):
-            raise ValueError(f"--model {self.model}: no such folder (and not a Hub model id like org/name)")
         self.out = Path(self.out)
         for item in self.k:
             name, _, value = item.partition("=")
@@ -225,6 +223,8 @@ def evaluate(config: EvaluateConfig, backend=None) -> dict:
     from generators.run import make_backend
 
     runs = generate_configs(config)  # unknown benchmark names fail before any work
+    if not config.endpoints and not Path(config.model).exists() and not looks_like_hub_id(config.model):
+        raise InputError(f"--model {config.model}: no such folder (and not a Hub model id like org/name)")
     if config.dry_run:
         for name, gen in runs.items():
             print(f"== {name}")

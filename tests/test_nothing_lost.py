@@ -65,9 +65,23 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def verb(name: str, *args, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+def process(name: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m factory.NAME ARGS` as its own process: for faults (locks, kill -9, disks, engines)."""
     return subprocess.run(python_cmd("-m", f"factory.{name}", *map(str, args)), cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, **kw)
+                          text=True, timeout=timeout)
+
+
+def verb(name: str, *args) -> subprocess.CompletedProcess:
+    """The verb's `main(argv)` in this process (the same code as `python -m factory.NAME`, seconds
+    faster): for what bad input must not destroy."""
+    import contextlib
+    import importlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = importlib.import_module(f"factory.{name}").main(list(map(str, args)))
+    return subprocess.CompletedProcess(name, code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -209,7 +223,7 @@ def test_two_filters_into_one_out_one_is_refused_and_the_output_is_whole(tmp_pat
     try:
         _wait_for(tmp_path / "out.lock", first, tmp_path / "first.log")
         os.kill(first.pid, signal.SIGSTOP)  # it holds the lock, stopped: the overlap is certain
-        second = verb("filter", "--input", run, "--out", out, "--workers", "1", "--overwrite")
+        second = process("filter", "--input", run, "--out", out, "--workers", "1", "--overwrite")
         one_line_error(second, 2, "is in use by factory.filter", f"pid {first.pid}")
     finally:
         os.kill(first.pid, signal.SIGCONT)
@@ -229,10 +243,10 @@ def test_two_generates_into_one_new_out_never_mix_settings(tiny_model, tmp_path)
     try:
         _wait_for(tmp_path / "run.lock", first, tmp_path / "first.log")
         os.kill(first.pid, signal.SIGSTOP)
-        second = verb("generate", *base, "--samples", "3", "--temperature", "1.0")
+        second = process("generate", *base, "--samples", "3", "--temperature", "1.0")
         one_line_error(second, 2, "is in use by factory.generate", f"pid {first.pid}")
         # another verb on the same folder is turned away by the same lock
-        one_line_error(verb("filter", "--input", problems, "--out", out, "--overwrite"), 2,
+        one_line_error(process("filter", "--input", problems, "--out", out, "--overwrite"), 2,
                        "is in use by factory.generate")
     finally:
         os.kill(first.pid, signal.SIGCONT)
@@ -242,7 +256,7 @@ def test_two_generates_into_one_new_out_never_mix_settings(tiny_model, tmp_path)
     assert manifest["identity"]["temperature"] == 0.6 and len(manifest["runs"]) == 1
     assert {r["temperature"] for r in rows} == {0.6} and len(rows) == 12
     # settings are checked against the manifest after the lock: a rerun at 1.0 is refused
-    one_line_error(verb("generate", *base, "--samples", "2", "--temperature", "1.0"), 2, "temperature")
+    one_line_error(process("generate", *base, "--samples", "2", "--temperature", "1.0"), 2, "temperature")
 
 
 # -- 3. kill -9, a full disk, a read-only disk -------------------------------------------------------
@@ -257,7 +271,7 @@ def test_a_filter_killed_9_leaves_no_output_and_its_rerun_finishes(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not out.exists() and (tmp_path / "out.partial").exists()  # nothing half-written is called OUT
-    again = verb("filter", "--input", run, "--out", out, "--workers", "1")
+    again = process("filter", "--input", run, "--out", out, "--workers", "1")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "check: 300 accepted + 100 rejected = 400 input rows" in again.stdout
     assert not (tmp_path / "out.partial").exists() and not (tmp_path / "out.lock").exists()
@@ -278,7 +292,7 @@ def _incompressible_run(folder: Path, n: int) -> Path:
 
 def test_a_full_disk_stops_the_filter_with_one_line_and_frees_its_partial_output(small_disk, tmp_path):
     run = _incompressible_run(tmp_path / "gen", n=600)  # ~2.4 MB of random text: more than the disk
-    proc = verb("filter", "--input", run, "--out", small_disk / "out", "--workers", "1")
+    proc = process("filter", "--input", run, "--out", small_disk / "out", "--workers", "1")
     one_line_error(proc, 1, "No space left on device", "rerun")
     assert sorted(p.name for p in small_disk.iterdir()) in ([], ["out.log"])  # no partial output keeps it full
 
@@ -288,7 +302,7 @@ def test_a_full_disk_while_staging_empties_the_stage(filtered, small_disk, tmp_p
     run = _incompressible_run(tmp_path / "gen", n=600)
     assert verb("filter", "--input", run, "--out", big, "--workers", "1", "--config",
                 _accept_all(tmp_path)).returncode == 0
-    proc = verb("publish", "--data", big, "--dry-run", "--stage", small_disk / "stage")
+    proc = process("publish", "--data", big, "--dry-run", "--stage", small_disk / "stage")
     one_line_error(proc, 1, "No space left on device", "rerun")
     assert [p.name for p in small_disk.iterdir() if p.name != "stage.log"] == []
 
@@ -301,9 +315,10 @@ def _accept_all(tmp_path: Path) -> Path:
 
 def test_a_read_only_output_folder_is_one_line_and_exit_2(read_only_disk, filtered, tiny_model, tmp_path):
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
-    for name, args in (("generate", ["--problems", problems, "--teacher", tiny_model, "--samples", "1",
-                                     "--out", read_only_disk / "run"]),
-                       ("filter", ["--input", filtered, "--out", read_only_disk / "out"]),
+    # generate as its own process: it used to crash inside its own log handler here
+    one_line_error(process("generate", "--problems", problems, "--teacher", tiny_model, "--samples", "1",
+                           "--out", read_only_disk / "run"), 2, "Read-only file system", str(read_only_disk))
+    for name, args in (("filter", ["--input", filtered, "--out", read_only_disk / "out"]),
                        ("publish", ["--data", filtered, "--dry-run", "--stage", read_only_disk / "stage"])):
         one_line_error(verb(name, *args), 2, "Read-only file system", str(read_only_disk))
     assert list(read_only_disk.iterdir()) == []
@@ -319,7 +334,7 @@ def test_truncated_teacher_weights_are_one_line_and_nothing_is_written(tiny_mode
     weights = broken / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))
-    proc = verb("generate", "--problems", problems, "--teacher", broken, "--out", tmp_path / "run", "--samples", "1",
+    proc = process("generate", "--problems", problems, "--teacher", broken, "--out", tmp_path / "run", "--samples", "1",
                 "--max-model-len", TEST_MAX_MODEL_LEN, "--gpu-memory-utilization", TEST_MEMORY_FRACTION)
     one_line_error(proc, 2, "cannot start vLLM on", "incomplete metadata")
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.lock").exists()

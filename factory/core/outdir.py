@@ -50,7 +50,8 @@ class Kind:
 
 
 KINDS = {k.verb: k for k in (
-    Kind("generate", frozenset({layout.MANIFEST, layout.TRACES, "logs"}), layout.MANIFEST),
+    # `.lock`: where generate kept its lock before OUT.lock (a run made then still resumes)
+    Kind("generate", frozenset({layout.MANIFEST, layout.TRACES, "logs", ".lock"}), layout.MANIFEST),
     Kind("filter", frozenset({layout.ACCEPTED, layout.REJECTED, layout.STATS, layout.PROBLEMS, layout.FUNNEL}),
          layout.STATS),
     Kind("publish", frozenset({"README.md", "data", "rejected", "images", "factory_schema.json",
