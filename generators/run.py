@@ -19,7 +19,7 @@ from typing import Iterator
 
 from factory.core import manifest as manifest_io
 from factory.core import outdir
-from factory.core.errors import InputError
+from factory.core.errors import InputError, RuntimeFailure
 from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
 from factory.core.shards import ShardWriter, read_columns, shard_paths
@@ -214,6 +214,9 @@ def main(config: GenerateConfig, backend=None) -> RunSummary | None:
             check_prompts_fit(problems, templates, tokenizer, backend.context_length)
             claim.make()  # the run folder exists from here on, once the teacher is up
             return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
+        except OSError as e:  # a full or failing disk: the finished shards stay, no half one does
+            raise RuntimeFailure(f"writing {out} stopped: {outdir.os_error_line(e)}; the shards already "
+                                 "written are kept; rerun the same command once fixed") from None
         finally:
             if owned and backend is not None:
                 backend.close()

@@ -307,6 +307,26 @@ def test_a_full_disk_while_staging_empties_the_stage(filtered, small_disk, tmp_p
     assert [p.name for p in small_disk.iterdir() if p.name != "stage.log"] == []
 
 
+def test_a_full_disk_stops_generate_keeping_its_finished_shards(tiny_model, tmp_path):
+    disk = tmp_path / "tiny-disk"
+    if not _mount(disk, "size=96k"):
+        pytest.skip("needs permission to mount a tmpfs (root)")
+    try:
+        problems = write_jsonl(tmp_path / "p.jsonl", [
+            {"id": f"p{i}", "problem": f"What is {i} + {i + 1}? Show every step of the sum.", "answer": str(2 * i + 1)}
+            for i in range(150)])
+        proc = process("generate", "--problems", problems, "--teacher", tiny_model, "--out", disk / "run",
+                       "--samples", "2", "--max-tokens", "64", "--shard-rows", "20",
+                       "--max-model-len", TEST_MAX_MODEL_LEN, "--gpu-memory-utilization", TEST_MEMORY_FRACTION)
+        one_line_error(proc, 1, "No space left on device", str(disk / "run"), "rerun")
+        shards = sorted((disk / "run" / "traces").iterdir())
+        assert shards and all(p.suffix == ".parquet" for p in shards)  # whole shards only, no .tmp
+        rows = pq.ParquetDataset(disk / "run" / "traces").read(columns=["problem_id", "sample"]).to_pylist()
+        assert 0 < len(rows) < 300 and len({(r["problem_id"], r["sample"]) for r in rows}) == len(rows)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 def _accept_all(tmp_path: Path) -> Path:
     path = tmp_path / "accept-all.yaml"
     path.write_text("filters:\n  format: {}\n")
