@@ -16,10 +16,11 @@ No trainer subclass: the work is in what goes in.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.core import logs
+from factory.core import logs, outdir
 from factory.core.errors import InputError
 from students.recipe import Recipe
 
@@ -192,9 +193,21 @@ def progress_callback():
     return ProgressLine()
 
 
-def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,
-          report_to: str | None = None, push_to_hub: str | None = None, unfinished: bool = False) -> TrainResult:
-    """SFT of `recipe` on `data`; `unfinished`: also train on rows cut before a response (students/data.py)."""
+def train(recipe: Recipe, data: str, out: Path, **options) -> TrainResult:
+    """SFT of `recipe` on `data` into `out` (options: `_train`'s). `out` is held like every verb's output
+    (factory/core/outdir.py: apart from the data, locked, a new or empty folder or one this verb made);
+    a rank started by a launcher runs inside the launcher's hold (factory.train_student holds it)."""
+    if "LOCAL_RANK" in os.environ:
+        return _train(recipe, data, Path(out), **options)
+    with outdir.claim(out, "train_student", inputs={"--data": data}) as claim:
+        claim.check()
+        claim.make()
+        return _train(recipe, data, Path(out), **options)
+
+
+def _train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,
+           report_to: str | None = None, push_to_hub: str | None = None, unfinished: bool = False) -> TrainResult:
+    """The training itself; `unfinished`: also train on rows cut before a response (students/data.py)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     from students.data import load_rows, to_conversations
@@ -218,24 +231,50 @@ def train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None,
         trainer.add_callback(progress_callback())
     checkpoint_dir = out / "checkpoints"
     last = get_last_checkpoint(str(checkpoint_dir)) if resume and checkpoint_dir.is_dir() else None
-    if last:
-        print(f"resuming from {last}")
-    trainer.train(resume_from_checkpoint=last)
     model_dir = out / "model"
-    trainer.save_model(str(model_dir))  # weights, config (with the context change), tokenizer + template
-    trainer.processing_class.save_pretrained(str(model_dir))
-    if trainer.is_world_process_zero():
-        (model_dir / "factory_student.json").write_text(json.dumps(
-            {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "overrides": recipe.overrides,
-             "data": data,
-             "rows": report.rows, "trained_rows": report.used, "unfinished_rows": report.unfinished,
-             "steps": trainer.state.global_step,
-             "attention": trainer.model.config._attn_implementation, "kernels": recipe.kernels}, indent=2))
+    if _finished(last, trainer.args.max_steps, model_dir):
+        # Resuming at max_steps, the trainer would take one more step each rerun (seen: 200 → 201 → 202)
+        # and the saved model would change under its evaluations: nothing is left to train.
+        print(f"already trained: {last} is at max_steps {trainer.args.max_steps}; model in {model_dir}")
+        trainer.state = trainer.state.load_from_json(str(Path(last) / "trainer_state.json"))
+    else:
+        if last:
+            print(f"resuming from {last}")
+        trainer.train(resume_from_checkpoint=last)
+        _save(trainer, recipe, data, report, model_dir)
     if push_to_hub:
         trainer.push_to_hub()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     mean = next((h["train_loss"] for h in reversed(trainer.state.log_history) if "train_loss" in h), float("nan"))
     return TrainResult(model_dir, trainer.state.global_step, losses, report.rows, report.used, mean)
+
+
+def _finished(last: str | None, max_steps: int, model_dir: Path) -> bool:
+    """Whether the latest checkpoint `last` has reached `max_steps` and `model_dir` holds the model saved
+    at that step (factory_student.json says so): then a rerun leaves the model byte for byte as it is."""
+    if not last or max_steps <= 0:
+        return False
+    try:
+        step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"]
+        saved = json.loads((model_dir / "factory_student.json").read_text()).get("steps")
+    except (OSError, ValueError, KeyError):
+        return False
+    return step >= max_steps and saved == step and (model_dir / "config.json").is_file()
+
+
+def _save(trainer, recipe: Recipe, data: str, report, model_dir: Path) -> None:
+    """The trained model in `model_dir`: weights, config (with the context change), tokenizer + template,
+    and factory_student.json."""
+    record = model_dir / "factory_student.json"
+    step = trainer.state.global_step
+    trainer.save_model(str(model_dir))
+    trainer.processing_class.save_pretrained(str(model_dir))
+    if trainer.is_world_process_zero():
+        record.write_text(json.dumps(
+            {"size": recipe.size, "base": recipe.model, "recipe": recipe.path, "overrides": recipe.overrides,
+             "data": data, "rows": report.rows, "trained_rows": report.used, "unfinished_rows": report.unfinished,
+             "steps": step, "attention": trainer.model.config._attn_implementation, "kernels": recipe.kernels},
+            indent=2))
 
 
 def token_stats(recipe: Recipe, data: str) -> dict:

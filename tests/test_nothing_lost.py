@@ -208,6 +208,10 @@ def test_verbs_do_not_write_into_each_others_folders(filtered, tiny_model, tmp_p
     gen = generate_run(tmp_path / "gen")
     one_line_error(verb("filter", "--input", filtered, "--out", gen, "--overwrite"), 2,
                    "not empty and was not made by factory.filter")
+    for out, says in ((filtered, "is the input given as --data"), (gen, "not empty and was not made by "
+                                                                       "factory.train_student")):
+        one_line_error(verb("train_student", "--data", filtered, "--out", out, "--max-steps", "1"), 2, says)
+    assert not (filtered / "model").exists() and not (gen / "checkpoints").exists()
     file_out = tmp_path / "a-file"
     file_out.write_text("not a folder")
     one_line_error(verb("filter", "--input", gen, "--out", file_out), 2, "exists and is not a folder")

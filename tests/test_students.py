@@ -247,6 +247,15 @@ def test_rerun_resumes_from_the_latest_checkpoint(tmp_path, capsys):
     assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(out), "--max-steps", "24"]) == 0
     printed = capsys.readouterr().out
     assert "resuming from" in printed and "checkpoint-20" in printed and "trained 24 steps" in printed
+    # a rerun with nothing left to train leaves the saved model byte for byte: the demo's evaluations
+    # of it (named model@fingerprint) resume instead of being refused as another model's
+    from factory.core.naming import fingerprint
+
+    before, checkpoints = fingerprint(out / "model"), sorted((out / "checkpoints").iterdir())
+    capsys.readouterr()
+    assert train_student.main(["--size", "tiny", "--data", str(data), "--out", str(out), "--max-steps", "24"]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert fingerprint(out / "model") == before and sorted((out / "checkpoints").iterdir()) == checkpoints
 
 
 def test_two_process_cpu_run_through_accelerate(tmp_path):
