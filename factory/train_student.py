@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory import lab
-from factory.core import outdir
 from factory.core.cli import LogOptions, parse_config, quiet, run_cli
 
 
@@ -92,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             one_node = Plan(gpus, 1, 0.0, {}, True)
             print(f"launching on {gpus} GPUs:\n{launch_command(recipe, one_node, argv)}")
             relaunch = launch_argv(recipe, one_node, argv)
-            with outdir.claim(config.out, "train_student", inputs={"--data": config.data}) as claim:
-                claim.check()  # the ranks train inside this hold (students/sft.py `train`)
-                claim.make()
+            from students.sft import hold
+
+            with hold(config.out, config.data):  # the ranks train inside this hold (students/sft.py `train`)
                 return subprocess.call([sys.executable, "-m", "accelerate.commands.launch", *relaunch[2:]])
         quiet(config, config.out, "train_student")
         from students.sft import train

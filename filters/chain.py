@@ -27,6 +27,7 @@ from pathlib import Path
 from factory.core import layout, outdir
 from factory.core.cli import LogOptions
 from factory.core.errors import InputError, RuntimeFailure
+from factory.core.manifest import find_provenance
 from factory.core.naming import public_name
 from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
@@ -159,6 +160,16 @@ class FilterRunConfig(LogOptions):
     ray_address: str | None = field(default=None, metadata={
         "help": "with --backend ray: `auto` or ray://HOST:10001; default: a local Ray instance"})
 
+    @property
+    def partial(self) -> Path:
+        """Where the run writes before it swaps the output in whole."""
+        return self.out.with_name(self.out.name + ".partial")
+
+    @property
+    def old(self) -> Path:
+        """Where a replaced output waits during the swap."""
+        return self.out.with_name(self.out.name + ".old")
+
     def __post_init__(self):
         self.out = Path(self.out)
         if self.workers < 0:
@@ -269,8 +280,7 @@ def run(cfg: FilterRunConfig, filters: FilterConfig | None = None) -> FilterRepo
         fconfig.workers = cfg.workers
     columns = Columns(problem=cfg.problem_column, answer=cfg.answer_column, completion=cfg.completion_column,
                       id=cfg.id_column)
-    out = cfg.out
-    partial, old = (out.with_name(out.name + suffix) for suffix in (".partial", ".old"))
+    out, partial, old = cfg.out, cfg.partial, cfg.old
     with outdir.claim(out, "filter", inputs={"--input": cfg.input, "--config": cfg.config},
                       derived=(partial, old)) as claim:
         claim.check(replacing=True)
@@ -316,7 +326,7 @@ class _Run:
     def __init__(self, cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource,
                  claim: outdir.Claim):
         self.cfg, self.fconfig, self.columns, self.source, self.claim = cfg, fconfig, columns, source, claim
-        self.partial = cfg.out.with_name(cfg.out.name + ".partial")
+        self.partial = cfg.partial
         self.filters = [fconfig.build_one(name) for name in fconfig.filters]
         self.dedup = next((f for f in self.filters if f.name == "dedup"), None)
         self.stateless = [f for f in self.filters if f.name != "dedup"]
@@ -474,7 +484,8 @@ class _Run:
                 print(f"\n!!! code sandbox: {sandbox} !!!\n")
         stats = {
             "format": STATS_FORMAT,
-            "input": cfg.input, "input_name": public_name(cfg.input), "generation": _generation(cfg.input),
+            "input": cfg.input, "input_name": public_name(cfg.input),
+            "generation": find_provenance(cfg.input),  # kept here: the card needs no path to the input
             "input_rows": funnel.input_rows, "accepted": accepted,
             "code_sandbox": sandbox,
             "rejected": rejected, "check": "accepted + rejected = input",
@@ -499,30 +510,13 @@ class _Run:
     def _swap(self) -> None:
         """OUT.partial becomes OUT; an OUT this filter made before (checked by `run`) goes, never anything
         else: an empty folder given as --out is kept aside until the swap is done, then removed."""
-        out, partial = self.cfg.out, self.partial
+        out, partial, old = self.cfg.out, self.partial, self.cfg.old
         if not out.exists():
             partial.rename(out)
             return
-        old = out.with_name(out.name + ".old")
         out.rename(old)
         partial.rename(out)
         shutil.rmtree(old)
-
-
-def _generation(spec: str) -> dict | None:
-    """How the input's traces were made (manifest_io.provenance), when the input is a generate run or
-    its traces folder: kept in stats.json so the card needs no path to the input, which may move."""
-    from factory.core import manifest as manifest_io
-
-    src = Path(spec)
-    for folder in (src, src.parent):
-        try:
-            found = manifest_io.load(folder) if (folder / layout.MANIFEST).is_file() else None
-        except InputError:
-            found = None
-        if found and found.get("format") == manifest_io.FORMAT:
-            return manifest_io.provenance(found)
-    return None
 
 
 def verify_result(fut) -> str:

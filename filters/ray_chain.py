@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from factory.core.errors import InputError
+from factory.core.inputs import open_parquet, parquet_batches
 from factory.core.layout import data_suffix
 from factory.core.progress import Progress
 from filters.base import Reason
@@ -101,21 +102,15 @@ def _unpack(items: dict) -> list[dict]:
 def _read(item: dict, batch_rows: int):
     """Tables of the item's rows: Parquet row groups read here, or a block the driver put."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from filters.source import _conform
 
     schema = pa.ipc.read_schema(pa.py_buffer(item["schema"]))
     if item["file"]:
-        pf = pq.ParquetFile(item["file"])
+        pf = open_parquet(item["file"])
         present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
-        try:
-            table = pf.read_row_group(int(item["row_group"]), columns=present)
-        except Exception as e:  # a corrupt page: named, as the local reader names it (factory/core/inputs.py)
-            raise InputError(f"{item['file']}: corrupt Parquet data (row group {int(item['row_group'])}): "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-        for b in table.to_batches(max_chunksize=batch_rows):
-            yield _conform(pa.Table.from_batches([b], schema=table.schema), schema, item["file"])
+        for b in parquet_batches(item["file"], batch_rows, present, pf=pf, row_groups=[int(item["row_group"])]):
+            yield _conform(pa.Table.from_batches([b]), schema, item["file"])
     else:
         import ray
 

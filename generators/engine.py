@@ -16,7 +16,7 @@ import sys
 from typing import Any, Iterable, Iterator
 
 from factory.core import logs
-from factory.core.errors import InputError
+from factory.core.errors import InputError, first_line
 from generators.options import EngineOptions
 from generators.sampling import Completion, Request, SamplingSpec
 
@@ -127,12 +127,6 @@ def _short(model: str) -> str:
     return os.path.join(*parts[-2:]) if os.path.isdir(model) and len(parts) > 1 else model
 
 
-def _first_line(e: BaseException) -> str:
-    """`Type: message`, first line only (vLLM wraps the worker's error in a long one)."""
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:400]
-
-
 def _torch_threads() -> tuple[int, Any] | None:
     """torch's thread count and its own `set_num_threads`: an in-process CPU engine replaces
     that function with a no-op ("doesn't allow to use torch.set_num_threads after the thread
@@ -174,7 +168,7 @@ class EngineBackend:
                     llm = LLM(model=model, **kw)
             except Exception as e:  # missing or truncated weights, a config vLLM cannot serve, no memory
                 self._restore_threads()
-                raise InputError(f"cannot start vLLM on {model}: {_first_line(e)}"
+                raise InputError(f"cannot start vLLM on {model}: {type(e).__name__}: {first_line(e)}"
                                  + ("; --verbose shows vLLM's own output" if logs.log_file() else "")) from None
             self.in_process = type(getattr(llm.llm_engine, "engine_core", None)).__name__ == "InprocClient"
             _IN_PROCESS_ALIVE[0] += self.in_process

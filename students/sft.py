@@ -15,6 +15,7 @@ No trainer subclass: the work is in what goes in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -199,10 +200,18 @@ def train(recipe: Recipe, data: str, out: Path, **options) -> TrainResult:
     a rank started by a launcher runs inside the launcher's hold (factory.train_student holds it)."""
     if "LOCAL_RANK" in os.environ:
         return _train(recipe, data, Path(out), **options)
+    with hold(out, data):
+        return _train(recipe, data, Path(out), **options)
+
+
+@contextlib.contextmanager
+def hold(out: Path, data: str):
+    """A student's output folder held for its training (factory/core/outdir.py): apart from `data`,
+    locked, new or empty or made by this verb, and marked."""
     with outdir.claim(out, "train_student", inputs={"--data": data}) as claim:
         claim.check()
         claim.make()
-        return _train(recipe, data, Path(out), **options)
+        yield
 
 
 def _train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,

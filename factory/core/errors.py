@@ -18,5 +18,12 @@ class RuntimeFailure(Exception):
     """
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message in one line for an error line: its first line (libraries wrap a
+    worker's error in a long one), at most 300 characters; the type's name when it says nothing."""
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
 EXIT_INPUT = 2
 EXIT_RUNTIME = 1

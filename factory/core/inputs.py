@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from factory.core.errors import InputError
+from factory.core.errors import InputError, first_line
 from factory.core.layout import DATA_SUFFIXES, data_files, data_suffix, unread_reason
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -76,7 +76,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             try:
                 raw = f.readline()
             except _GZIP_ERRORS as e:
-                raise InputError(f"{path}: not valid gzip data after line {lineno} ({_first_line(e)})") from None
+                raise InputError(f"{path}: not valid gzip data after line {lineno} ({first_line(e)})") from None
             if not raw:
                 return
             lineno += 1
@@ -89,7 +89,7 @@ def json_bytes(path: Path) -> bytes:
         try:
             return f.read()
         except _GZIP_ERRORS as e:
-            raise InputError(f"{path}: not valid gzip data ({_first_line(e)})") from None
+            raise InputError(f"{path}: not valid gzip data ({first_line(e)})") from None
 
 
 def open_parquet(path: Path):
@@ -99,15 +99,16 @@ def open_parquet(path: Path):
     try:
         return pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for corrupt files
-        raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+        raise InputError(f"{path}: not a readable Parquet file ({first_line(e)})") from None
 
 
-def parquet_batches(path: Path, rows: int, columns: list[str] | None = None, pf=None) -> Iterator:
-    """The record batches of a Parquet file (`rows` at most each; only `columns` where given).
-    A page that cannot be read (the footer fine, the data garbage) is an InputError naming the
-    file and the row group, raised when the reading reaches it."""
+def parquet_batches(path: Path, rows: int, columns: list[str] | None = None, pf=None,
+                    row_groups: list[int] | None = None) -> Iterator:
+    """The record batches of a Parquet file (`rows` at most each; only `columns` and `row_groups`
+    where given). A page that cannot be read (the footer fine, the data garbage) is an InputError
+    naming the file and the row group, raised when the reading reaches it."""
     pf = pf or open_parquet(path)
-    batches = pf.iter_batches(batch_size=rows, columns=columns)
+    batches = pf.iter_batches(batch_size=rows, columns=columns, row_groups=row_groups)
     while True:
         try:
             batch = next(batches)
@@ -135,11 +136,6 @@ def _corrupt(path: Path, pf, columns, error: Exception) -> InputError:
             pf.read_row_group(g, columns=columns)
         except Exception as e:
             return InputError(f"{path}: corrupt Parquet data (row group {g}, rows {start + 1}-{start + n}): "
-                              f"{_first_line(e)}")
+                              f"{first_line(e)}")
         start += n
-    return InputError(f"{path}: corrupt Parquet data: {_first_line(error)}")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
+    return InputError(f"{path}: corrupt Parquet data: {first_line(error)}")

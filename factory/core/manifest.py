@@ -79,6 +79,20 @@ def provenance(manifest: dict) -> dict:
             "versions": manifest.get("versions", {})}
 
 
+def find_provenance(spec) -> dict | None:
+    """`provenance` of the generate run `spec` names (the run folder or its traces folder), when it is
+    one; None otherwise (another input, a Hub id, a moved or unreadable run)."""
+    src = Path(spec or "")
+    for folder in (src, src.parent):
+        try:
+            found = load(folder) if (folder / MANIFEST).is_file() else None
+        except InputError:
+            found = None
+        if found and found.get("format") == FORMAT:
+            return provenance(found)
+    return None
+
+
 def write(run_dir: Path, manifest: dict) -> None:
     manifest["updated"] = now_iso()
     atomic_write_json(Path(run_dir) / MANIFEST, manifest)

@@ -12,7 +12,7 @@ evaluate's results, a student's checkpoints) holds a `Claim` on it while it work
 3. **Ownership.** OUT is new, empty, or made by this verb: it carries the verb's marker
    (`OUT/.r1-factory`, written first when the verb makes the folder), or, made before markers
    existed, holds only what the verb writes and its record file. Another verb's folder, or one
-   holding anything else, is refused; `replaceable` also refuses a folder of this verb that holds
+   holding anything else, is refused; `replacing` also refuses a folder of this verb that holds
    entries the verb did not write, before anything is replaced.
 4. **Bad input leaves nothing.** When the work inside the claim raises InputError (exit 2), the
    folders the claim made (OUT, its parents) are removed again, if they hold only what it wrote.
@@ -24,7 +24,6 @@ the path (InputError: nothing has started).
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -35,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core import layout, logs
-from factory.core.errors import InputError
+from factory.core.errors import InputError, first_line
+from factory.core.shards import atomic_write_json
 
 MARKER = ".r1-factory"
 
@@ -65,7 +65,7 @@ _ALWAYS = frozenset({MARKER})
 def os_error_line(e: OSError, doing: str = "") -> str:
     """One line for an OS error: what failed, on which path, and the system's reason."""
     where = getattr(e, "filename", None)
-    reason = e.strerror or str(e).splitlines()[0] if str(e) else type(e).__name__
+    reason = e.strerror or first_line(e)
     return " ".join(part for part in (doing, f"{where}:" if where else "", reason) if part)
 
 
@@ -146,24 +146,19 @@ def marker_verb(folder: Path) -> str | None:
         return None
 
 
-def _foreign(folder: Path, kind: Kind) -> list[str]:
-    return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
-                  if p.name not in kind.entries | _ALWAYS)
-
-
 def owner_problem(folder: Path, verb: str, *, replacing: bool = False) -> str | None:
     """Why `verb` may not use (or, `replacing`, replace) `folder`; None when it may: the folder is
     missing or empty, carries the verb's marker, or was made by the verb before markers existed."""
     folder, kind = Path(folder), KINDS[verb]
-    names = {p.name for p in folder.iterdir()} if folder.exists() else set()
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.exists() else []
     # Empty, or only the verb's log folder: a verb's log is opened (factory/core/logs.py) before its claim.
-    if names <= ({"logs"} & kind.entries):
+    if {e.rstrip("/") for e in entries} <= ({"logs"} & kind.entries):
         return None
     other = marker_verb(folder)
-    foreign = _foreign(folder, kind)
+    foreign = [e for e in entries if e.rstrip("/") not in kind.entries | _ALWAYS]
     if other is None:
         if foreign or not (folder / kind.record).exists():
-            shown = foreign or sorted(p.name for p in folder.iterdir())
+            shown = foreign or entries
             return (f"{folder} is not empty and was not made by factory.{verb} ({', '.join(shown[:5])}"
                     f"{' …' if len(shown) > 5 else ''}); choose a new or empty folder")
         return None
@@ -221,9 +216,7 @@ class Claim:
         folder = Path(folder)
         if not folder.exists():
             return
-        problem = owner_problem(folder, self.verb, replacing=True)
-        if problem:
-            raise InputError(problem)
+        self.check(folder, replacing=True)
         shutil.rmtree(folder)
 
     def clear(self, folder: Path | None = None) -> Path:
@@ -276,8 +269,6 @@ class Claim:
 
 
 def mark(folder: Path, verb: str) -> None:
-    from factory.core.shards import atomic_write_json
-
     atomic_write_json(Path(folder) / MARKER, {"verb": verb, "made_by": "r1-factory",
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
@@ -306,6 +297,3 @@ def claim(out: Path, verb: str, *, inputs: dict[str, object] | None = None, deri
     finally:
         c.release()
 
-
-def is_no_space(e: BaseException) -> bool:
-    return isinstance(e, OSError) and (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(e))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core import layout
-from factory.core.manifest import provenance
+from factory.core.manifest import find_provenance
 from factory.core.errors import InputError
 from factory.core.naming import public_name
 from factory.core.shards import ShardWriter, atomic_write_json, shard_paths
@@ -63,16 +63,7 @@ def _read_stats(folder: Path) -> dict:
 def _generation(stats: dict) -> dict | None:
     """How the traces were made: recorded by the filter (stats.json `generation`), or, for a filter
     output made before it recorded that, the manifest beside its input when that is still there."""
-    if stats.get("generation"):
-        return stats["generation"]
-    src = Path(stats.get("input") or "")
-    for candidate in (src / layout.MANIFEST, src.parent / layout.MANIFEST):
-        if candidate.is_file():
-            try:
-                return provenance(json.loads(candidate.read_text()))
-            except ValueError:
-                return None
-    return None
+    return stats.get("generation") or find_provenance(stats.get("input"))
 
 
 def _row_counts(folder: Path, accepted: list[Path], stats: dict) -> dict:
