@@ -29,9 +29,11 @@ def parse(argv: list[str] | None):
     """The run's config; with no --problems/--teacher/--out, the lab's (factory/lab)."""
     from generators.config import GenerateConfig
 
-    config = parse_config(GenerateConfig, argv, prog="python -m factory.generate", doc=__doc__,
-                          defaults=lab.GENERATE_DEFAULTS)
-    return config
+    argv = list(sys.argv[1:] if argv is None else argv)
+    defaults = dict(lab.GENERATE_DEFAULTS)
+    if not any(a == "--teacher" or a.startswith("--teacher=") for a in argv):
+        defaults["max_tokens"] = lab.MAX_TOKENS  # the lab teacher's context, as the demo samples it
+    return parse_config(GenerateConfig, argv, prog="python -m factory.generate", doc=__doc__, defaults=defaults)
 
 
 def main(argv: list[str] | None = None) -> int:

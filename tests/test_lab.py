@@ -89,6 +89,8 @@ def test_the_verbs_default_to_the_lab_and_chain():
     g, f, t, e = (verb.parse([]) for verb in (generate, filter, train_student, evaluate))
     p = publish.parse(["--dry-run"])
     assert (g.teacher, g.problems) == (str(lab.TEACHER), str(lab.PROBLEMS))
+    # the lab's run is sampled at the lab's context: by hand, the demo's run resumes instead of being refused
+    assert g.max_tokens == lab.MAX_TOKENS and generate.parse(["--teacher", "x/y"]).max_tokens == 32768
     assert g.tokenizer is None and e.tokenizer is None  # every model folder serves its own tokenizer
     assert (lab.TEACHER / "model.safetensors").is_file() and lab.PROBLEMS.is_file()
     assert Path(f.input) == g.out and Path(t.data) == f.out and t.size == "tiny"
