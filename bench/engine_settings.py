@@ -45,8 +45,8 @@ def worker(name: str, problems: int, samples: int) -> dict:
     from generators.engine import EngineBackend
     from generators.options import EngineOptions
     from factory import lab
-    from generators.problems import load_problems
-    from generators.prompts import load_template, render_prompt
+    from factory.core.problems import load_problems
+    from factory.core.prompts import load_template, render_prompt
     from generators.sampling import derive_seed
 
     overrides, _ = SETTINGS[name]

@@ -55,8 +55,8 @@ def measure(name: str, args, work: Path) -> dict:
     from generators.config import GenerateConfig
     from generators.engine import EngineBackend
     from generators.options import EngineOptions
-    from generators.problems import load_problems
-    from generators.prompts import load_template, render_prompt
+    from factory.core.problems import load_problems
+    from factory.core.prompts import load_template, render_prompt
     from generators.run import main as run
     from generators.sampling import derive_seed
 

@@ -33,6 +33,7 @@ from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
 from filters.base import Filter, Problems, Reason
 from filters.config import FilterConfig
+from filters.flaws import DESCRIPTIONS, flaw_map
 from filters.report import Funnel, Leaks, Yield
 from filters.source import Columns, TraceSource
 
@@ -183,7 +184,7 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
 
     Without reasoning/response columns they are split from the completion; with
     `derive=False` that is left to `complete_row` (in the workers, off the main process)."""
-    from generators.problems import as_text, content_id
+    from factory.core.problems import as_text, content_id
 
     names = set(table.schema.names)
 
@@ -208,7 +209,7 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
 
 def complete_row(row: dict) -> dict:
     """Fill reasoning and response from the completion, where the input has no such columns."""
-    from generators.traces import split_completion
+    from factory.core.traces import split_completion
 
     if row.pop("_split", False):
         c = row["completion"]
@@ -308,7 +309,7 @@ def _ray_run(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sour
     import ray
 
     from filters.ray_chain import RayRun
-    from generators.ray_backend import connect
+    from factory.core.ray import connect
 
     started = connect(cfg.ray_address, cfg.verbose)
     try:
@@ -491,6 +492,8 @@ class _Run:
             "rejected": rejected, "check": "accepted + rejected = input",
             "funnel": funnel.stages(),
             "flaws": funnel.flaws(),
+            "flaw_descriptions": {f: DESCRIPTIONS[f] for f in funnel.flaws()},
+            "flaw_of": flaw_map(funnel.stages()),
             "yield": self.report.yields.summary(),
             "decontamination": self.report.leaks.summary() if self.decontamination else None,
             "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},

@@ -62,7 +62,7 @@ _MIN_MATHS = 3            # a benchmark problem with this much maths must match 
 
 def benchmark_rows(spec: str) -> tuple[str, list[tuple[str, str]]]:
     """(name, [(problem id, problem)]) of a shipped benchmark name, a file, or a Hub dataset."""
-    from generators.problems import load_problems
+    from factory.core.problems import load_problems
 
     path = SHIPPED / f"{spec}.jsonl"
     source = str(path) if path.exists() else spec

@@ -64,6 +64,12 @@ def funnel_flaws(stages: list[dict]) -> dict[str, int]:
     return {f: out[f] for f in FLAWS if f != "other" or out[f]}
 
 
+def flaw_map(stages: list[dict]) -> dict[str, dict[str, str]]:
+    """The flaw each funnel reason stands for, per filter: recorded in stats.json so that the card can
+    count flaws from the rows it reads without knowing the filters."""
+    return {s["filter"]: {str(r): category(s["filter"], r) for r in s["reasons"]} for s in stages}
+
+
 def flaw_table(flaws: dict[str, int], input_rows: int) -> str:
     """The funnel by flaw, as printed after a filter run."""
     labels = {flaw: f"{DESCRIPTIONS[flaw]} ({flaw})" for flaw in flaws}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from factory.core.traces import think_tag_counts
 from filters.base import Filter, register
 
 
@@ -18,7 +19,7 @@ class FormatFilter(Filter):
             return "no_completion"
         if row.get("finish_reason") == "length":
             return "truncated"
-        opens, closes = completion.count("<think>"), completion.count("</think>")
+        opens, closes = think_tag_counts(completion)
         if closes == 0:
             return "unclosed_think"
         if opens > 1 or closes > 1:

@@ -5,7 +5,7 @@ Batches come out as pyarrow Tables with one unified schema, so every input colum
 written back. Columns are normalised on the way in, so that what is written is what the file
 holds: the text columns the factory knows (problem, answer, completion, reasoning, response,
 problem_id, domain, source, … and the names `columns` maps) are strings, numbers written as text
-the way generators/problems.py `as_text` does (7 → "7", 0.5 → "0.5", lists and objects as JSON);
+the way factory/core/problems.py `as_text` does (7 → "7", 0.5 → "0.5", lists and objects as JSON);
 a column the JSON reader left as Arrow's JSON type (its lines mixed types) gets the type its values
 share, else their text. `columns` maps the filters' names (problem, answer, completion, …) onto
 the source's.
@@ -21,8 +21,8 @@ from typing import Any, Iterator
 from factory.core.errors import InputError
 from factory.core.inputs import open_parquet, parquet_batches, resolve
 from factory.core.layout import data_suffix
-from generators.problems import as_text, iter_records
-from generators.traces import trace_schema
+from factory.core.problems import as_text, iter_records
+from factory.core.traces import trace_schema
 
 # Text whatever the input wrote, besides the trace schema's string columns and the mapped names.
 OTHER_TEXT_COLUMNS = ("source",)

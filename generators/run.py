@@ -24,10 +24,12 @@ from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
 from factory.core.shards import ShardWriter, read_columns, shard_paths
 from generators.config import GenerateConfig
-from generators.problems import FieldMap, ProblemSet, load_problems
-from generators.prompts import PromptTemplate, load_templates, render_prompt
+from factory.core.problems import FieldMap, ProblemSet, load_problems
+from factory.core.prompts import PromptTemplate, load_templates, render_prompt
 from generators.sampling import Request, SamplingSpec, derive_seed
-from generators.traces import TRACE_COLUMNS, make_row, trace_schema
+from factory.core.ray import cluster_resources, connect, local_resources
+from factory.core.traces import TRACE_COLUMNS, trace_schema
+from generators.traces import make_row
 
 TRACES_DIR = "traces"
 
@@ -117,10 +119,10 @@ def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
 
         options = project(config, RayOptions)
         if options.ray_address:
-            ray_backend.connect(options.ray_address, config.verbose)
-            resources = ray_backend.cluster_resources()
+            connect(options.ray_address, config.verbose)
+            resources = cluster_resources()
         else:
-            resources = ray_backend.local_resources()
+            resources = local_resources()
         p = ray_backend.plan(options, engine, *resources)
         lines += p.lines()
         if p.replicas > 1 and pending:

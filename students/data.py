@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from factory.core.errors import InputError
 from factory.core.inputs import check_parquet, open_parquet, resolve
+from factory.core.prompts import load_template
+from factory.core.traces import join_completion, split_completion
 
 
 @dataclass
@@ -60,15 +62,8 @@ def load_rows(spec: str):
     return ds
 
 
-def assistant_text(reasoning: str, response: str) -> str:
-    return f"<think>\n{reasoning.strip()}\n</think>\n\n{response.strip()}"
-
-
 def to_conversations(ds, spec: str = "data", unfinished: bool = False):
     """(Dataset with `prompt` and `completion` message lists, DataReport); see the module docstring."""
-    from generators.prompts import load_template
-    from generators.traces import split_completion
-
     names = set(ds.column_names)
     if "problem" not in names and "prompt" not in names:
         raise InputError(f"--data {spec}: needs a 'prompt' or 'problem' column; has {', '.join(ds.column_names)}")
@@ -89,7 +84,7 @@ def to_conversations(ds, spec: str = "data", unfinished: bool = False):
             prompt = templates[domain].user_message(row["problem"])
         has_reasoning, has_response = bool((reasoning or "").strip()), bool((response or "").strip())
         cut = unfinished and has_reasoning and not has_response
-        text = f"<think>\n{reasoning.strip()}" if cut else assistant_text(reasoning or "", response or "")
+        text = join_completion(reasoning or "", None if cut else response or "")
         return {"prompt": [{"role": "user", "content": prompt}],
                 "completion": [{"role": "assistant", "content": text}],
                 "_ok": has_reasoning and (has_response or cut), "_cut": cut}

@@ -13,7 +13,7 @@ from factory.core.shards import shard_paths
 from generators.config import GenerateConfig
 from generators.run import main as run
 from generators.sampling import derive_seed
-from generators.traces import trace_schema
+from factory.core.traces import trace_schema
 
 
 def _config(tiny_model, problems, out, **kw) -> GenerateConfig:

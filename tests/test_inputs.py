@@ -15,7 +15,7 @@ from factory.core.errors import InputError
 from factory.core.inputs import looks_like_hub_id, parquet_batches, resolve
 from factory.core.layout import DATA_SUFFIXES, data_files, data_suffix
 from filters.source import TraceSource
-from generators.problems import load_problems
+from factory.core.problems import load_problems
 
 
 def trace(i, **kw):

@@ -1,5 +1,6 @@
-"""The floor plan: imports go one way (verbs → stages → ground floor), the lab stays in the
-verbs and the demo, and no function in the product is long."""
+"""The floor plan: imports go one way (verbs → orchestrators → stages → ground floor), a stage
+imports no other stage, the lab stays in the verbs and the demo, and no function in the product
+is long."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from conftest import ROOT
 
 VERBS = {"factory.generate", "factory.filter", "factory.publish", "factory.train_student", "factory.evaluate",
          "factory.demo"}
-STAGES = ["generators", "filters", "students", "factory/hub", "factory/evaluation.py"]
+STAGES = {"generators": "generators", "filters": "filters", "students": "students", "factory/hub": "factory.hub"}
+# Orchestrators run several stages (evaluation samples with a generator backend and judges with the
+# filters; the lab runs every stage): they may import stages, never a verb.
+ORCHESTRATORS = ["factory/evaluation.py", "factory/lab"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -43,8 +47,15 @@ def test_the_ground_floor_imports_no_stage_and_no_verb():
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+def test_a_stage_imports_only_itself_and_the_ground_floor():
+    for where, package in STAGES.items():
+        for path in _files(where):
+            bad = {m for m in _imports(path) if _ours(m) and not m.startswith(("factory.core", package))}
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
 def test_stages_import_neither_the_verbs_nor_the_lab():
-    for path in _files(*STAGES):
+    for path in _files(*STAGES, *ORCHESTRATORS[:1]):
         bad = {m for m in _imports(path) if m in VERBS or m == "factory.lab" or m.startswith("factory.lab.")}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT, TEST_MAX_MODEL_LEN, TEST_MEMORY_FRACTION, make_problems, python_cmd, write_jsonl
 from factory.core import manifest as manifest_io
 from factory.core.shards import ShardWriter
-from generators.traces import trace_schema
+from factory.core.traces import trace_schema
 
 PROSE = ("Okay, so I need to add the two numbers.\n\nWe add them step by step, carrying where needed.\n\n"
          "Wait, let me check the total against an estimate, so that no slip survives into the final answer.")

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import make_problems, write_jsonl
 from factory.core.errors import InputError
-from generators.problems import FieldMap, content_id, load_problems
-from generators.traces import TRACE_COLUMNS
+from factory.core.problems import FieldMap, content_id, load_problems
+from factory.core.traces import TRACE_COLUMNS
 
 
 def test_jsonl_json_parquet_and_folder_load_the_same_rows(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from factory.core.errors import InputError
-from generators.prompts import THINK_PREFIX, load_template, load_templates, render_prompt
+from factory.core.prompts import THINK_PREFIX, load_template, load_templates, render_prompt
 
 
 class _Tok:

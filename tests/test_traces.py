@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from generators.sampling import derive_seed
-from generators.traces import make_row, split_completion, trace_schema
+from factory.core.traces import split_completion, trace_schema
+from generators.traces import make_row
 
 
 def test_split_closed_unclosed_and_empty_response():

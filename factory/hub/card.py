@@ -151,13 +151,15 @@ def _funnel_section(stats: dict) -> list[str]:
 
 
 def _flaws_lines(stats: dict) -> list[str]:
-    """The same rejections by flaw (filters/flaws.py), so each filter's share of the work is visible."""
-    from filters.flaws import DESCRIPTIONS, funnel_flaws
-
-    flaws = stats.get("flaws") or funnel_flaws(stats.get("funnel", []))
+    """The same rejections by flaw, as the filter counted and described them in stats.json, so each
+    filter's share of the work is visible (a stats.json written before flaws were recorded has none)."""
+    flaws = stats.get("flaws")
+    if not flaws:
+        return []
+    described = stats.get("flaw_descriptions") or {}
     total = max(1, stats.get("input_rows", 0))
     return ["By flaw (share of all input traces):", "",
-            _table(["flaw", "traces", "share"], [[f"{DESCRIPTIONS.get(f, f)} (`{f}`)", f"{n:,}", f"{100 * n / total:.1f}%"]
+            _table(["flaw", "traces", "share"], [[f"{described.get(f, f)} (`{f}`)", f"{n:,}", f"{100 * n / total:.1f}%"]
                                                  for f, n in flaws.items()]), ""]
 
 
@@ -228,16 +230,11 @@ def _yield_section(stats: dict, images: Path) -> list[str]:
 
 
 def _decontamination_section(stats: dict) -> list[str]:
-    import dataclasses
-
-    from filters.decontamination import DecontaminationFilter
-
     options = (stats.get("config", {}).get("filters", {}) or {})
     if "decontamination" not in options:
         return ["## Decontamination", "", "**Not done**: the decontamination filter was not in this run's "
                 "filter config.", ""]
-    o = {f.name: f.default for f in dataclasses.fields(DecontaminationFilter) if f.default is not dataclasses.MISSING}
-    o.update(options["decontamination"] or {})  # stats.json records every option the run used
+    o = _Recorded(options["decontamination"] or {})  # stats.json records every option the run used
     recorded = stats.get("decontamination") or {}
     if recorded:
         leaks = recorded.get("leaks", {})
@@ -252,8 +249,19 @@ def _decontamination_section(stats: dict) -> list[str]:
                        [["-", 0]])
     return ["## Decontamination", "",
             "Every problem was compared with every benchmark problem below: a copy (the same words, or at least "
-            f"{o['problem_similarity']:.0%} of a benchmark problem's words in order, with all its numbers) is "
+            f"{o.share('problem_similarity')} of a benchmark problem's words in order, with all its numbers) is "
             "removed. Reasoning and responses were checked for quoting a benchmark problem: word "
             f"{o['ngram']}-grams found in that problem only (phrasing shared by several benchmark problems, or by "
             f"{o['generic_input_problems']} or more of this dataset's problems, does not count) covering "
-            f"{o['min_coverage']:.0%} of it, or one verbatim run of {o['min_span']} words.", "", table, ""]
+            f"{o.share('min_coverage')} of it, or one verbatim run of {o['min_span']} words.", "", table, ""]
+
+
+class _Recorded(dict):
+    """A filter's options as stats.json recorded them; one the file lacks reads as "(not recorded)"."""
+
+    def __missing__(self, key):
+        return "(not recorded)"
+
+    def share(self, key) -> str:
+        value = self[key]
+        return f"{value:.0%}" if isinstance(value, (int, float)) else value

@@ -94,8 +94,25 @@ def _row_counts(folder: Path, accepted: list[Path], stats: dict) -> dict:
     funnel = _funnel(stats, reasons, n_accepted)
     n_input = funnel[0]["in"] if funnel else n_accepted
     _check_stats(folder, stats, n_accepted, n_input, funnel)
-    return {"input_rows": n_input, "accepted": n_accepted, "funnel": funnel, "flaws": None,
+    return {"input_rows": n_input, "accepted": n_accepted, "funnel": funnel, "flaws": _flaws(stats, funnel),
             "by_domain": {d: dict(v) for d, v in by_domain.items()} if by_domain else stats.get("by_domain", {})}
+
+
+def _flaws(stats: dict, funnel: list[dict]) -> dict | None:
+    """Rejections per flaw, counted from the rows' funnel with the filter's own reason → flaw map
+    (stats.json `flaw_of`); a stats.json without the map gives its recorded flaws, one without flaws
+    none (the card then leaves the table out)."""
+    recorded, flaw_of = stats.get("flaws"), stats.get("flaw_of")
+    if not isinstance(recorded, dict) or not isinstance(flaw_of, dict):
+        return recorded if isinstance(recorded, dict) else None
+    out = {f: 0 for f in recorded if f != "other"}
+    for stage in funnel:
+        for reason, n in stage["reasons"].items():
+            flaw = (flaw_of.get(stage["filter"]) or {}).get(str(reason), "other")
+            out[flaw] = out.get(flaw, 0) + n
+    if not out.get("other"):
+        out.pop("other", None)
+    return out
 
 
 def _funnel(stats: dict, reasons: dict, accepted: int) -> list[dict]:

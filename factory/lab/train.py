@@ -75,7 +75,7 @@ def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.
     """Token ids of prompt + completion + end of turn, and the prompt's length. A
     loop has no end: it is cut somewhere in `LOOP_TOKENS` (up to past the lab's
     context, `lab.MAX_TOKENS`), so the teacher learns that once it loops it never stops."""
-    from generators.prompts import render_prompt
+    from factory.core.prompts import render_prompt
 
     prompt = render_prompt(tok, template.user_message(problem.problem))
     ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -102,7 +102,7 @@ def greedy_accuracy(model, tok, template, problems: list[tasks.Problem], max_new
     import torch
 
     from filters.answers import last_boxed
-    from generators.prompts import render_prompt
+    from factory.core.prompts import render_prompt
 
     model.eval()
     tok.padding_side = "left"
@@ -231,7 +231,7 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     """From scratch (a new tokenizer and model), or from `init`'s weights and
     tokenizer: retraining the bundled teacher that way keeps its vocabulary, so
     the student base (which shares it) stays valid."""
-    from generators.prompts import load_template
+    from factory.core.prompts import load_template
 
     out.mkdir(parents=True, exist_ok=True)
     template = load_template("math")

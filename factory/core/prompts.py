@@ -1,7 +1,8 @@
 """The R1 prompt: zero-shot, no system prompt, response forced to open with `<think>\\n`.
 
 A prompt template is a text file with one `{problem}` placeholder, one file
-per domain (`templates/math.txt` …). A folder given with `--templates`
+per domain (`generators/templates/math.txt` …: data beside the stage that samples with them;
+the reader lives here because generation, the students' data and evaluation all render them). A folder given with `--templates`
 overrides the shipped ones domain by domain. The template's output is the
 user turn; the teacher's own chat template renders it, and `<think>\\n` is
 appended unless the chat template already opens the think block (as
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.core.traces import THINK_OPEN, THINK_PREFIX
 
-THINK_PREFIX = "<think>\n"
 PLACEHOLDER = "{problem}"
-SHIPPED_TEMPLATES = Path(__file__).parent / "templates"
+SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "generators" / "templates"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,6 @@ def render_prompt(tokenizer, user_message: str) -> str:
                                          tokenize=False, add_generation_prompt=True)
     if text.endswith(THINK_PREFIX):
         return text
-    if text.endswith("<think>"):
+    if text.endswith(THINK_OPEN):
         return text + "\n"
     return text + THINK_PREFIX
