@@ -1,4 +1,4 @@
-"""The README's reliability promises name the tests that check them: each named test exists."""
+"""The reliability promises (docs/reliability.md) name the tests that check them: each named test exists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from conftest import ROOT
 
 
 def _promises() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "reliability.md").read_text()
     section = text.split("## Reliability: what the factory promises", 1)[1].split("\n## ", 1)[0]
     return re.split(r"\n(?=\d+\. )", section.strip())[1:]
 
@@ -23,4 +23,4 @@ def test_every_promise_names_tests_that_exist():
         for file, name in named:
             tree = ast.parse((ROOT / "tests" / file).read_text())
             defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-            assert name in defined, f"{file}::{name} (README, reliability) does not exist"
+            assert name in defined, f"{file}::{name} (docs/reliability.md) does not exist"
