@@ -21,13 +21,12 @@ import sys
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
+from factory.hub.publishing import PublishConfig, publish_dataset
 
 
 def parse(argv: list[str]):
     """The config, with the lab's defaults: its filter run, and on a dry run with no
     --repo-id its placeholder repo and staging folder (runs/lab/hub)."""
-    from factory.hub.publishing import PublishConfig
-
     config = parse_config(PublishConfig, argv, prog="python -m factory.publish", doc=__doc__,
                           defaults={"data": lab.FILTER_OUT})
     if config.repo_id is None:
@@ -38,13 +37,12 @@ def parse(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     # The one-commit classic-LFS upload the tests cover (factory/hub/upload.py);
-    # huggingface_hub reads this once, when it is first imported.
+    # huggingface_hub reads this once, when it is first imported (factory.hub imports it only
+    # inside the functions that talk to the Hub).
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def go() -> int:
-        from factory.hub.publishing import publish_dataset
-
         config = parse(argv)
         if config.stage is not None:  # beside the staged folder, never in it (or in the data)
             quiet(config, config.stage, "publish", beside=True)

@@ -19,12 +19,20 @@ Rerunning resumes from the latest checkpoint in OUT/checkpoints.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from factory import lab
 from factory.core.cli import LogOptions, parse_config, quiet, run_cli
+from factory.core.errors import InputError
+from students import recipe as recipes
+from students.plan import Plan, launch_argv, launch_command, plan
+from students.runtime import missing_required, needs
+from students.sft import hold, token_stats, train
 
 
 @dataclass
@@ -69,20 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def go() -> int:
         config = parse(argv)
-        from students import recipe as recipes
-
         recipe = recipes.load(config.size, config.overrides)
         recipe.model = lab.student_model(recipe.model)
         if config.dry_run:
             return dry_run(recipe, config, argv)
         gpus = _gpus()
         if config.launch and gpus > 1 and "LOCAL_RANK" not in os.environ:
-            import subprocess
-
-            from factory.core.errors import InputError
-            from students.plan import Plan, launch_argv, launch_command
-            from students.runtime import missing_required
-
             missing = missing_required(recipe)
             if missing:
                 raise InputError(f"{recipe.path}: " + "; ".join(f"{n.why} needs {n.package} ({n.hint})"
@@ -91,13 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             one_node = Plan(gpus, 1, 0.0, {}, True)
             print(f"launching on {gpus} GPUs:\n{launch_command(recipe, one_node, argv)}")
             relaunch = launch_argv(recipe, one_node, argv)
-            from students.sft import hold
-
             with hold(config.out, config.data):  # the ranks train inside this hold (students/sft.py `train`)
                 return subprocess.call([sys.executable, "-m", "accelerate.commands.launch", *relaunch[2:]])
         quiet(config, config.out, "train_student")
-        from students.sft import train
-
         result = train(recipe, config.data, config.out, max_steps=config.max_steps, resume=config.resume,
                        report_to=config.report_to, push_to_hub=config.push_to_hub, unfinished=config.keep_unfinished)
         if len(result.losses) > 1:
@@ -112,12 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
-    import yaml
-
-    from students.plan import launch_command, plan
-    from students.runtime import needs
-    from students.sft import token_stats
-
     recipe.validate()
     arch = recipe.architecture()
     p = plan(arch, recipe)

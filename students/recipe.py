@@ -30,6 +30,7 @@ from pathlib import Path
 from factory.core.errors import InputError
 from factory.core.types import check_fields, check_type, did_you_mean, field_types
 from factory.core.yamlfile import YamlMapping, load_mapping
+from students.architectures import BASES, from_local_config
 
 HERE = Path(__file__).parent
 RECIPES = HERE / "recipes"
@@ -116,8 +117,6 @@ class Recipe:
         return ACCELERATE / f"{self.hardware.strategy}.yaml"
 
     def architecture(self, model_path: str | None = None):
-        from students.architectures import BASES, from_local_config
-
         if self.model in BASES:
             return BASES[self.model]
         return from_local_config(model_path or self.model)

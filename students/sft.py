@@ -23,7 +23,10 @@ from pathlib import Path
 
 from factory.core import logs, outdir
 from factory.core.errors import InputError
+from factory.core.progress import Progress
+from students.data import bucket_by_length, load_rows, to_conversations
 from students.recipe import Recipe
+from students.runtime import apply_kernels, resolve_attention
 
 
 @dataclass
@@ -78,8 +81,6 @@ def load_student(recipe: Recipe, model_path: str, args, *, config=None):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from students.runtime import apply_kernels, resolve_attention
-
     try:
         attention, why = resolve_attention(recipe.attention, on_gpu(args))
     except RuntimeError as e:
@@ -113,8 +114,6 @@ def build_trainer(recipe: Recipe, train_dataset, out: Path, *, max_steps: int | 
     args = recipe.sft_config(str(out / "checkpoints"), **extra)
     bucketed = bool(recipe.length_buckets) and args.train_sampling_strategy == "sequential" and not args.packing
     if bucketed:
-        from students.data import bucket_by_length
-
         train_dataset = bucket_by_length(train_dataset, args.per_device_train_batch_size * args.world_size,
                                          recipe.length_buckets, seed=args.seed)
     model = load_student(recipe, model_path, args, config=model_config)
@@ -167,8 +166,6 @@ def progress_callback():
     which replaces the trainer's bar and per-log dicts when the run is quiet (factory/core/logs.py)."""
     from transformers import TrainerCallback
 
-    from factory.core.progress import Progress
-
     class ProgressLine(TrainerCallback):
         progress: Progress | None = None
 
@@ -218,8 +215,6 @@ def _train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None
            report_to: str | None = None, push_to_hub: str | None = None, unfinished: bool = False) -> TrainResult:
     """The training itself; `unfinished`: also train on rows cut before a response (students/data.py)."""
     from transformers.trainer_utils import get_last_checkpoint
-
-    from students.data import load_rows, to_conversations
 
     conversations, report = to_conversations(load_rows(data), data, unfinished=unfinished)
     if report.unfinished:
@@ -292,8 +287,6 @@ def token_stats(recipe: Recipe, data: str) -> dict:
     Uses the base's tokenizer when it is available locally; otherwise counts
     are estimated at 3.6 characters per token and say so.
     """
-    from students.data import load_rows, to_conversations
-
     conversations, report = to_conversations(load_rows(data), data)
     max_length = int(recipe.sft.get("max_length", 1024))
     tokenizer = None

@@ -18,9 +18,12 @@ import dataclasses
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from factory.core import logs
 from factory.core.errors import EXIT_INPUT, EXIT_RUNTIME, InputError, RuntimeFailure
+from factory.core.outdir import os_error_line
 
 T = TypeVar("T")
 
@@ -36,10 +39,6 @@ class LogOptions:
 def quiet(config: LogOptions, out, verb: str, *, beside: bool = False) -> None:
     """Route the libraries' chatter to OUT/logs/VERB.log unless --verbose, and say where.
     `beside`: OUT is swapped in whole at the end (the filter), so the log is OUT.log next to it."""
-    from pathlib import Path
-
-    from factory.core import logs
-
     out = Path(out)
     path = logs.route(out.with_name(out.name + ".log") if beside else out / "logs" / f"{verb}.log", config.verbose)
     if path is not None:
@@ -126,8 +125,6 @@ def run_cli(main: Callable[[], int | None]) -> int:
         return main() or 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
-        from factory.core import logs
-
         logs.discard()  # bad input leaves nothing behind, not even a log
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -137,8 +134,6 @@ def run_cli(main: Callable[[], int | None]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_RUNTIME
     except OSError as e:  # a full or failing disk mid-run: what was finished is kept
-        from factory.core.outdir import os_error_line
-
         print(f"error: {os_error_line(e)}; what was finished is kept: rerun the same command once fixed",
               file=sys.stderr)
         return EXIT_RUNTIME

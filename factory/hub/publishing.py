@@ -17,6 +17,10 @@ from pathlib import Path
 from factory.core import outdir
 from factory.core.cli import LogOptions
 from factory.core.errors import RuntimeFailure
+from factory.hub.card import render
+from factory.hub.checks import check_card, check_round_trip
+from factory.hub.stage import stage
+from factory.hub.upload import publish
 
 
 @dataclass(kw_only=True)
@@ -73,10 +77,6 @@ def publish_dataset(config: PublishConfig) -> Published:
     The staging folder is held like any output (factory/core/outdir.py): apart from --data, locked, and
     emptied only when it is new, empty, or a staging folder this verb made and nothing else was put in.
     A stage that fails is removed again (or emptied, when the folder was there before)."""
-    from factory.hub.card import render
-    from factory.hub.checks import check_card, check_round_trip
-    from factory.hub.stage import stage
-
     repo_id = config.repo_id or f"dry-run/{config.data.resolve().name}"  # names the staged card only
     stage_dir = config.stage or Path(tempfile.mkdtemp(prefix="factory-publish-")) / "repo"
     with outdir.claim(stage_dir, "publish", inputs={"--data": config.data}, flag="--stage") as claim:
@@ -96,8 +96,6 @@ def publish_dataset(config: PublishConfig) -> Published:
             raise
         result = Published(stage_dir, rows, sum(len(v) for v in staged.configs.values()), dict(staged.rows))
         if not config.dry_run:
-            from factory.hub.upload import publish
-
             result.url = publish(stage_dir, repo_id, private=config.private, revision=config.revision,
                                  force=config.force)
     return result

@@ -45,7 +45,9 @@ import sys
 import time
 from pathlib import Path
 
-from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks
+from factory.core.prompts import load_template, render_prompt
+from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks, tiny_model
+from filters.answers import last_boxed
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, max_position_embeddings=1024)
@@ -66,17 +68,13 @@ def _corpus(n: int = 3000) -> list[str]:
 
 
 def build_tokenizer(out: Path, vocab_size: int = 768):
-    from factory.lab.tiny_model import build_tokenizer as build
-
-    return build(out, vocab_size=vocab_size, corpus=_corpus(), split_digits=True)
+    return tiny_model.build_tokenizer(out, vocab_size=vocab_size, corpus=_corpus(), split_digits=True)
 
 
 def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.Random) -> tuple[list[int], int]:
     """Token ids of prompt + completion + end of turn, and the prompt's length. A
     loop has no end: it is cut somewhere in `LOOP_TOKENS` (up to past the lab's
     context, `lab.MAX_TOKENS`), so the teacher learns that once it loops it never stops."""
-    from factory.core.prompts import render_prompt
-
     prompt = render_prompt(tok, template.user_message(problem.problem))
     ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
     reasoning, response = tasks.trace(problem, flaw)
@@ -100,9 +98,6 @@ def reserved_problems() -> set[str]:
 def greedy_accuracy(model, tok, template, problems: list[tasks.Problem], max_new_tokens: int = 256) -> float:
     """Share of problems whose greedy trace boxes the right answer (transformers, batched)."""
     import torch
-
-    from filters.answers import last_boxed
-    from factory.core.prompts import render_prompt
 
     model.eval()
     tok.padding_side = "left"
@@ -231,8 +226,6 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
     """From scratch (a new tokenizer and model), or from `init`'s weights and
     tokenizer: retraining the bundled teacher that way keeps its vocabulary, so
     the student base (which shares it) stays valid."""
-    from factory.core.prompts import load_template
-
     out.mkdir(parents=True, exist_ok=True)
     template = load_template("math")
     if init is None:
