@@ -131,8 +131,8 @@ def _even_token_trainer(base):
     The usual loss is a mean over the step's trained tokens. Under length buckets a step holds
     traces of one length, so a token of a step of long traces (a loop run to the context) counts
     several times less than one of a step of short traces, and what only long traces teach (to
-    start looping) is learnt several times too weakly: measured on the lab teacher with its own
-    loop (4.5% where its data had 17.6%). Here the sum is divided by the expected count instead:
+    start looping) is learnt several times too weakly (measured on the lab teacher with its own
+    loop: bench/README.md, "The lab teacher"). Here the sum is divided by the expected count instead:
     the dataset's mean trained tokens per row times the step's rows."""
     import torch
 

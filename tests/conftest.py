@@ -34,7 +34,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_backend(tiny_model):
-    """One real in-process vLLM engine for the whole session (~35 s to start)."""
+    """One real in-process vLLM engine for the whole session (its start is the slow part of a test)."""
     from generators.engine import EngineBackend
     from generators.options import EngineOptions
 

@@ -6,7 +6,7 @@ blocks, "Wait," and "Hmm." self-corrections, the same equation restated while
 checking, markdown headers, lists and tables, and a response that summarises
 the solution with a **Final Answer** in `\boxed{}`. Problems come from
 competitions: some have Asymptote drawings, many end in "Express your answer as
-a common fraction." Rules tuned on tidy synthetic text rejected 39% of good
+a common fraction." Rules tuned on tidy synthetic text rejected a large share of good
 real traces; every clean trace here must pass every filter.
 
 `CLEAN` holds correct, clean traces (none of them a benchmark problem);

@@ -124,8 +124,8 @@ def _tiny_with(size: str, **changes):
 
 
 def test_recipe_precision_lands_every_update(tmp_path):
-    """bf16 weights under AdamW round away updates smaller than bf16's spacing (issue 12: 52%
-    of weights and no norm weight changed after 2 steps). The recipe's precision, 2 steps at
+    """bf16 weights under AdamW round away updates smaller than bf16's spacing (issue 12: about half
+    the weights and no norm weight changed after 2 steps; bench/README.md, "On one H100"). The recipe's precision, 2 steps at
     its learning rate: every parameter moves, and the forward still computes in bf16."""
     import torch
 

@@ -44,8 +44,7 @@ class DemoConfig(EngineOptions, FarmOptions, LogOptions):
     n_problems: int = field(default=1000, metadata={"flag": "--problems", "help": "bundled problems to sample (of 1,200)"})
     # At 0.6 a problem's correct samples are mostly word for word the same (one right way to add
     # columns): two samples of more problems give the filtered student more distinct traces than
-    # four of fewer, for the same generation (measured: 1,200 x 2 gave 1,069 accepted traces and a
-    # filtered student at 7.8 pass@1, 600 x 4 gave 580 and 4.8).
+    # four of fewer, for the same generation (measured: bench/README.md, "What the figures show").
     samples: int = field(default=2, metadata={"help": "teacher samples per problem"})
     # The R1 protocol: the teacher learned each flaw as one token choice (factory/lab/tasks.py),
     # which survives temperature 0.6. Evaluation samples every model at 0.6 too.
@@ -54,7 +53,8 @@ class DemoConfig(EngineOptions, FarmOptions, LogOptions):
         "help": "new tokens per sample, every model (the lab's context; R1: 32,768): a loop runs until cut here"})
     # The first 200 of the 300 held-out problems, and k = 3 for the students, 2 for the teacher: with
     # the unfiltered student now training on loops run to the context, the full 300 x 4 and 200
-    # steps took 378 s (over the 6-minute budget); 170 steps fit but left both students near zero.
+    # steps ran over the 6-minute budget; 170 steps fit but left both students near zero
+    # (bench/README.md, "What the figures show").
     eval_problems: int | None = field(default=200, metadata={"help": "held-out problems (of 300)"})
     eval_samples: int = field(default=3, metadata={"help": "k: samples per held-out problem, for the students"})
     teacher_eval_samples: int = field(default=2, metadata={

@@ -35,7 +35,7 @@ FLAWS = ("wrong", "drift", "loop", "code")
 # At the decision points these are one token choice each: 10% for the slip; 15/90
 # each for drift, loop and code after a correct first column. Temperature 0.6
 # sharpens them (p ** (1/0.6), renormalised): the sampled teacher's measured rates
-# are in the README ("The miniature lab").
+# are in bench/README.md ("The lab teacher").
 TRAINING_MIX = {"wrong": 0.10, "drift": 0.15, "loop": 0.15, "code": 0.15}
 # What a drifting line starts with ("next,"), so the slide is decided at one token.
 DRIFT_LEAD = "接下来，"

@@ -119,8 +119,8 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
     """AdamW with warm-up and cosine decay on batches of `example(rng)` → (ids,
     tokens not trained on at the start); 8 batches drawn at a time and grouped by
     length, so there is little padding. bf16 autocast where the CPU has native bf16
-    (avx512_bf16 or AMX); float32 elsewhere (measured on an AVX2 CPU: bf16 autocast
-    made a step 30x slower, 41 s against 1.3 s)."""
+    (avx512_bf16 or AMX); float32 elsewhere (on an AVX2 CPU bf16 autocast made a step
+    many times slower: bench/README.md, "The lab teacher")."""
     import torch
 
     from generators.engine import NATIVE_BF16, cpu_flags
@@ -151,8 +151,8 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
             logits = model(input_ids=input_ids, attention_mask=attention).logits
         # Every trained token weighs the same in every batch: the loss is summed and divided by a
         # constant, not by the batch's own token count (the usual mean), which would make a token
-        # of a batch of long loops count 4x less than one of a batch of short traces. Measured:
-        # with the mean, the teacher took the loop branch at 4.5% where the mix asked for 17.6%.
+        # of a batch of long loops count several times less than one of a batch of short traces:
+        # with the mean, the teacher rarely took the loop branch (bench/README.md, "The lab teacher").
         total = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
                                                   ignore_index=-100, reduction="sum")
         loss = total / (len(seqs) * TOKENS_PER_ROW)
