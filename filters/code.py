@@ -3,9 +3,9 @@
 A code trace (domain `code`) is kept only if the last fenced Python block of
 its response, run once per test with the test's `input` on stdin, prints the
 test's `output` (both compared after trimming trailing whitespace, per line and
-at the end). Each run is a fresh sandbox (filters/sandbox.py); the chain runs
-this filter in its worker processes, so as many sandboxes run at once as there
-are workers, each in its own slot (uid).
+at the end). Each run is a fresh sandbox (filters/sandbox.py); the judge step
+runs this check in its worker processes, so as many sandboxes run at once as
+there are workers, each in its own slot (uid).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from filters.base import Filter, register
+from filters.base import AnswerCheck, register
 from filters.sandbox import Limits, run_program
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -48,7 +48,7 @@ def same_output(got: str, expected: str) -> bool:
 
 @register
 @dataclass
-class CodeTestsFilter(Filter):
+class CodeTestsFilter(AnswerCheck):
     name = "code_tests"
     domains: list[str] = field(default_factory=lambda: ["code"])
     wall_seconds: float = 10.0
@@ -57,7 +57,7 @@ class CodeTestsFilter(Filter):
     max_tests: int = 50
 
     def reject(self, row: dict) -> str | None:
-        if (row.get("domain") or "math") not in self.domains:
+        if not self.applies(row):
             return None
         program = last_program(row.get("response") or "")
         if program is None:

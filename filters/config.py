@@ -1,4 +1,5 @@
-"""Filter configuration: which filters, in what order, with what thresholds.
+"""Filter configuration: which filters, in what order, with what thresholds (`FilterConfig`, from
+a YAML), and the run's own options (`FilterRunConfig`, the flags of `python -m factory.filter`).
 
 YAML holds values only (`filters/default.yaml` is the shipped default):
 
@@ -20,9 +21,12 @@ from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
+from factory.core.cli import LogOptions
 from factory.core.errors import InputError
 from factory.core.types import check_fields, check_type, did_you_mean, field_types
 from factory.core.yamlfile import load_mapping
+from filters import registry  # noqa: F401  (fills the registry)
+from filters.base import GROUP, REGISTRY, Filter
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 TOP_LEVEL = ("filters", "verify_timeout", "workers", "batch_rows")   # the keys a filters YAML may have
@@ -30,7 +34,7 @@ TOP_LEVEL = ("filters", "verify_timeout", "workers", "batch_rows")   # the keys 
 
 @dataclass
 class FilterConfig:
-    """The chain's filters (name → options) and how it runs them, checked by name and type.
+    """The run's filters (name → options) and how it runs them, checked by name and type.
 
     Errors are ValueErrors that start with where the value came from: `where(*key path)`
     (a file:line for `load`), else `source`.
@@ -56,9 +60,11 @@ class FilterConfig:
         check_type(self.filters, dict, f"{at('filters')}: filters")
         for name, options in self.filters.items():
             _check_filter(name, options, at)
-        if "dedup" in self.filters and list(self.filters)[-1] != "dedup":
-            raise ValueError(f"{at('filters', 'dedup')}: dedup must be the last filter: it keeps the first good "
-                             "samples of each problem")
+        kinds = [REGISTRY[name].kind for name in self.filters]
+        for i, name in enumerate(self.filters):
+            if kinds[i] == GROUP and any(k != GROUP for k in kinds[i + 1:]):
+                raise ValueError(f"{at('filters', name)}: {name} must be the last filter (group filters come after "
+                                 "every other): it judges a row by the rows of its problem the others kept")
         for name in self.filters:  # options are valid values, not just valid names and types
             try:
                 self.build_one(name)
@@ -69,10 +75,12 @@ class FilterConfig:
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def build_one(self, name: str):
-        from filters.base import REGISTRY
-
+    def build_one(self, name: str) -> Filter:
         return REGISTRY[name](**(self.filters[name] or {}))
+
+    def build(self) -> list[Filter]:
+        """Every filter, in the configured order."""
+        return [self.build_one(name) for name in self.filters]
 
     @classmethod
     def load(cls, path: Path | None = None) -> "FilterConfig":
@@ -92,11 +100,44 @@ class FilterConfig:
             raise InputError(str(e)) from None
 
 
+@dataclass(kw_only=True)
+class FilterRunConfig(LogOptions):
+    input: str = field(metadata={"help": "a generate run dir, Parquet/JSONL file or folder, or a Hub dataset id"})
+    out: Path = field(metadata={"help": "output folder: accepted/, rejected/, stats.json, problems.parquet, funnel.png"})
+    config: Path | None = field(default=None, metadata={"help": "filters YAML (default: filters/default.yaml)"})
+    problem_column: str = field(default="problem", metadata={"help": "column with the problem text"})
+    answer_column: str = field(default="answer", metadata={"help": "column with the reference answer"})
+    completion_column: str = field(default="completion", metadata={"help": "column with the full completion"})
+    id_column: str = field(default="problem_id", metadata={"help": "column with the problem id (else a hash)"})
+    split: str = field(default="train", metadata={"help": "split, for a Hub dataset"})
+    workers: int = field(default=0, metadata={"help": "worker processes (default: the YAML's, else one per core)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing output folder"})
+    backend: str = field(default="local", metadata={
+        "help": "local: worker processes on this machine; ray: Ray Data stages on a Ray cluster "
+                "(--workers actors, default one per cluster CPU), same outputs", "choices": ["local", "ray"]})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "with --backend ray: `auto` or ray://HOST:10001; default: a local Ray instance"})
+
+    @property
+    def partial(self) -> Path:
+        """Where the run writes before it swaps the output in whole."""
+        return self.out.with_name(self.out.name + ".partial")
+
+    @property
+    def old(self) -> Path:
+        """Where a replaced output waits during the swap."""
+        return self.out.with_name(self.out.name + ".old")
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.workers < 0:
+            raise ValueError("--workers must be >= 0")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError("--ray-address needs --backend ray")
+
+
 def _check_filter(name: str, options, at: Callable[..., str]) -> None:
     """One filter's name, and its options' names and types (the fields of its class)."""
-    from filters import registry  # noqa: F401  (fills the registry)
-    from filters.base import REGISTRY
-
     if name not in REGISTRY:
         raise ValueError(f"{at('filters', name)}: unknown filter {name!r} (known: {', '.join(sorted(REGISTRY))})")
     if not isinstance(options or {}, dict):
@@ -104,7 +145,7 @@ def _check_filter(name: str, options, at: Callable[..., str]) -> None:
     known = field_types(REGISTRY[name])
     unknown = [option for option in options or {} if option not in known]
     if unknown:
-        shown = sorted(set(known) - {"verifier"})  # a callable the chain sets, never a YAML value
+        shown = sorted(set(known) - {"verifier"})  # a callable the pipeline sets, never a YAML value
         raise ValueError(f"{at('filters', name, unknown[0])}: filter {name!r}: unknown option(s) "
                          f"{', '.join(sorted(map(str, unknown)))} (known: {', '.join(shown)})")
     check_fields(REGISTRY[name], options or {}, lambda option: f"{at('filters', name, option)}: {name}.{option}")

@@ -3,15 +3,16 @@
 The final answer is the last \\boxed{} of the response (fallback: a stated
 "final answer is …" / "Answer: …" line). A normalised/numeric comparison
 decides most rows at once (`filters/answers.py`); the rest go to
-math-verify. In the chain, that call runs in a worker process the chain
-kills after `verify_timeout` seconds, so pathological LaTeX costs one row
-(`verify_timeout`), never the run; math-verify's own signal-based timeouts
-are off because they only work in a main thread.
+math-verify. In a filter run, that call runs in a worker process killed
+after `verify_timeout` seconds (filters/pipeline/judge.py `Verifies`), so
+pathological LaTeX costs one row (`verify_timeout`), never the run;
+math-verify's own signal-based timeouts are off because they only work in a
+main thread.
 
 Rows without a reference: `no_reference: drop` rejects them, `keep` keeps
 them unverified, `majority` compares them with the answer most of the
-problem's samples give (more than half of them), computed by the chain in a
-first pass.
+problem's samples give (more than half of them), computed by the pipeline in
+a first pass.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from filters.answers import extract_answer, math_verify_equal, quick_compare
-from filters.base import Filter, register
+from filters.base import AnswerCheck, register
 
 NO_REFERENCE_MODES = ("drop", "keep", "majority")
 MAX_ANSWER_CHARS = 2_000
@@ -28,12 +29,13 @@ MAX_ANSWER_CHARS = 2_000
 
 @register
 @dataclass
-class CorrectnessFilter(Filter):
+class CorrectnessFilter(AnswerCheck):
     name = "correctness"
+    every_row = True   # cheap: the yield report knows which samples were correct, whatever dropped them
     no_reference: str = "drop"
     domains: list[str] = field(default_factory=lambda: ["math"])
     # (reference, predicted) -> "correct" | "wrong_answer" | "unparseable_answer";
-    # the chain swaps in one that defers to its killable pool.
+    # the judge step swaps in one that defers to a killable process (filters/base.py AnswerCheck).
     verifier: Callable[[str, str], str] = field(default=math_verify_equal, repr=False)
 
     def __post_init__(self):
@@ -41,8 +43,12 @@ class CorrectnessFilter(Filter):
             raise ValueError(f"correctness.no_reference must be one of {', '.join(NO_REFERENCE_MODES)}, "
                              f"not {self.no_reference!r}")
 
+    @property
+    def wants_majority(self) -> bool:
+        return self.no_reference == "majority"
+
     def reject(self, row: dict) -> str | None:
-        if (row.get("domain") or "math") not in self.domains:
+        if not self.applies(row):
             return None
         reference = row.get("answer")
         if reference is None or (isinstance(reference, str) and not reference.strip()):

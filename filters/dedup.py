@@ -26,8 +26,9 @@ trace-level near-duplicate check of earlier versions stays available:
 Signatures are one-permutation MinHash (Li, Owen & Zhang, 2012): shingle
 hashes are spread over `num_perm` bins and each bin keeps its minimum.
 
-`features()` runs in the worker processes; `reject()` runs in the main
-process, in input order, because it remembers what was kept.
+A group filter (filters/base.py `GroupFilter`): `features()` runs next to the
+row filters, wherever they run; `decide()` runs in input order within each
+same-problem group, because it remembers what was kept.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from filters.base import Filter, Problems, Reason, register
+from filters.answers import normalise
+from filters.base import GroupFilter, Problems, Reason, register
 from filters.text import hash_words, is_number, mix, ngram_hashes, problem_words, row_word_hashes
 
 # Signatures are kept for every kept row of the run (800k rows → 400 MB at
@@ -76,8 +78,6 @@ class _Groups:
 
 def same_problem_groups(problems: Problems, threshold: float) -> dict[str, str]:
     """problem id → the first-seen id of its group, for every id in a group of two or more."""
-    from filters.answers import normalise
-
     n = len(problems)
     groups = _Groups(n)
     exact: dict[str, int] = {}
@@ -127,7 +127,7 @@ def same_problem_groups(problems: Problems, threshold: float) -> dict[str, str]:
 
 @register
 @dataclass
-class DedupFilter(Filter):
+class DedupFilter(GroupFilter):
     name = "dedup"
     same_problem: float | None = 0.8       # problems this similar are one problem; null: off
     threshold: float | None = None         # trace-level near duplicates; null: off (the R1 policy)
@@ -170,13 +170,16 @@ class DedupFilter(Filter):
             np.minimum.at(sig, bins, h & np.uint64(0xFFFFFFFE))  # below EMPTY
         return key, sig.astype(np.uint32)
 
-    def reject(self, row: dict) -> str | None:
-        pid = row["problem_id"]
-        group = self._group.get(pid, pid)
+    def group(self, problem_id: str) -> str:
+        """The first-seen id of the problem's same-problem group (`prepare`), else the id itself."""
+        return self._group.get(problem_id, problem_id)
+
+    def decide(self, problem_id: str, features: tuple[bytes, np.ndarray | None]) -> str | None:
+        group = self.group(problem_id)
         keeper = self._keeper.get(group)
-        if keeper is not None and keeper != pid and group in self._one_id:
+        if keeper is not None and keeper != problem_id and group in self._one_id:
             return Reason("duplicate_problem", kept_problem_id=keeper)
-        key, sig = row.get("_dedup") or self.features(row)
+        key, sig = features
         if key in self._exact[group]:
             return "exact_duplicate"
         if sig is not None:
@@ -185,7 +188,7 @@ class DedupFilter(Filter):
                     return "near_duplicate"
         if self.max_per_problem is not None and len(self._exact[group]) >= self.max_per_problem:
             return "over_cap"
-        self._keeper[group] = pid
+        self._keeper[group] = problem_id
         self._exact[group].add(key)  # one key per kept sample: its size is the count
         if sig is not None:
             self._kept[group].append(sig)

@@ -1,7 +1,7 @@
 """What a filter run reports: the funnel, the yield per problem, the leaks per benchmark.
 
-All three are filled row by row by the chain, in the main process, and end up
-in `stats.json` (and so in the dataset card); the yield also in
+All three are filled row by row by the output step (filters/pipeline/output.py), in the main
+process, and end up in `stats.json` (and so in the dataset card); the yield also in
 `problems.parquet`, one row per problem, for choosing problems by difficulty.
 """
 
@@ -148,3 +148,23 @@ class Leaks:
                 "leaks": {b: {"rows": self.rows[b], "benchmark_problems": len(self.ids[b]),
                               "where": dict(self.where[b])}
                           for b in list(self.benchmarks) + [b for b in self.rows if b not in self.benchmarks]}}
+
+
+@dataclass
+class FilterReport:
+    """What a run found: the funnel, the yield per problem, the leaks per benchmark."""
+
+    funnel: Funnel
+    yields: Yield
+    leaks: Leaks
+
+    @property
+    def accepted(self) -> int:
+        return self.funnel.accepted
+
+    @property
+    def input_rows(self) -> int:
+        return self.funnel.input_rows
+
+    def table(self) -> str:
+        return self.funnel.table() + "\n" + self.yields.table()

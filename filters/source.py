@@ -86,16 +86,22 @@ class TraceSource:
         if self._hub is not None:
             self.num_rows = self._hub.num_rows
         else:
-            self.num_rows = sum(pq.read_metadata(f).num_rows for f in self._parquet_files()) + \
+            self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.parquet_files()) + \
                 (self._json.num_rows if self._json is not None else 0)
         self._check()
 
-    def _parquet_files(self) -> list[Path]:
+    def parquet_files(self) -> list[Path]:
+        """The input's Parquet files, read first (`batches`)."""
         return [f for f in self.files if data_suffix(f) == ".parquet"]
+
+    @property
+    def has_other_rows(self) -> bool:
+        """Whether some rows are not in Parquet files (a Hub dataset, JSON files): `other_batches`."""
+        return self._hub is not None or self._json is not None
 
     def _local_schemas(self, text: frozenset[str]) -> list:
         """The declared schema of every Parquet file, and of the JSON files read as one table."""
-        schemas = [_declared(open_parquet(f).schema_arrow, text) for f in self._parquet_files()]
+        schemas = [_declared(open_parquet(f).schema_arrow, text) for f in self.parquet_files()]
         json_files = [f for f in self.files if data_suffix(f) != ".parquet"]
         if json_files:
             import tempfile
@@ -127,17 +133,13 @@ class TraceSource:
 
     def batches(self, rows: int, columns: list[str] | None = None) -> Iterator:
         """Tables of up to `rows` rows in the unified schema (only `columns`, where given)."""
-        import pyarrow as pa
-
-        schema = self._schema(columns)
-        for f in self._parquet_files():
-            pf = open_parquet(f)
-            present = [c for c in schema.names if c in set(pf.schema_arrow.names)]
-            for b in parquet_batches(f, rows, present if columns is not None else None, pf=pf):
-                yield _conform(pa.Table.from_batches([b]), schema, str(f))
+        schema = self.schema_of(columns)
+        for f in self.parquet_files():
+            yield from parquet_tables(f, rows, schema, every_column=columns is None)
         yield from self.other_batches(rows, columns)
 
-    def _schema(self, columns: list[str] | None):
+    def schema_of(self, columns: list[str] | None):
+        """The unified schema, only `columns` where given (in the schema's order)."""
         import pyarrow as pa
 
         return self.schema if columns is None else \
@@ -148,13 +150,13 @@ class TraceSource:
         gives after every Parquet file's."""
         import pyarrow as pa
 
-        schema = self._schema(columns)
+        schema = self.schema_of(columns)
         table = self._hub if self._hub is not None else self._json
         if table is None:
             return
         table = table.select([c for c in schema.names if c in set(table.schema.names)])
         for b in table.to_batches(max_chunksize=rows):
-            yield _conform(pa.Table.from_batches([b], schema=table.schema), schema, self.spec)
+            yield conform(pa.Table.from_batches([b], schema=table.schema), schema, self.spec)
 
     def close(self) -> None:
         """Remove the Arrow cache made for JSON inputs."""
@@ -164,6 +166,18 @@ class TraceSource:
             self._json = None
             shutil.rmtree(self._cache, ignore_errors=True)
             self._cache = None
+
+
+def parquet_tables(path, rows: int, schema, *, every_column: bool = False,
+                   row_groups: list[int] | None = None) -> Iterator:
+    """Tables of up to `rows` rows of a Parquet file in `schema` (`conform`): the file's columns that
+    `schema` names, or all of them with `every_column`; only `row_groups` where given."""
+    import pyarrow as pa
+
+    pf = open_parquet(path)
+    present = None if every_column else [c for c in schema.names if c in set(pf.schema_arrow.names)]
+    for b in parquet_batches(path, rows, present, pf=pf, row_groups=row_groups):
+        yield conform(pa.Table.from_batches([b]), schema, str(path))
 
 
 # -- types: what each input column is read as ------------------------------------------------------
@@ -274,7 +288,7 @@ def _as_type(column, target):
     return column.cast(target)
 
 
-def _conform(table, schema, where: str = "input"):
+def conform(table, schema, where: str = "input"):
     """`table` in `schema`: each column read as its declared type, a missing one all nulls;
     `where` (the file) names a value that cannot be."""
     import pyarrow as pa
