@@ -22,12 +22,11 @@ import sys
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
+from filters.chain import FilterRunConfig, run
 
 
 def parse(argv: list[str] | None):
     """The run's config; with no --input/--out, the lab's generate run → runs/lab/filter."""
-    from filters.chain import FilterRunConfig
-
     return parse_config(FilterRunConfig, argv, prog="python -m factory.filter", doc=__doc__,
                         defaults=lab.FILTER_DEFAULTS)
 
@@ -36,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
         quiet(config, config.out, "filter", beside=True)
-        from filters.chain import run
-
         report = run(config)
         print(report.table())
         print(f"check: {report.accepted:,} accepted + {report.input_rows - report.accepted:,} rejected = "

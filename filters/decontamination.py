@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from factory.core.layout import BENCHMARKS_DIR
+from factory.core.problems import load_problems
 from filters.base import Filter, Problems, Reason, register
 from filters.text import (content_words, hash_words, is_number, math_words, ngram_hashes, problem_words,
                           row_word_hashes)
@@ -62,8 +63,6 @@ _MIN_MATHS = 3            # a benchmark problem with this much maths must match 
 
 def benchmark_rows(spec: str) -> tuple[str, list[tuple[str, str]]]:
     """(name, [(problem id, problem)]) of a shipped benchmark name, a file, or a Hub dataset."""
-    from factory.core.problems import load_problems
-
     path = SHIPPED / f"{spec}.jsonl"
     source = str(path) if path.exists() else spec
     name = spec if path.exists() else Path(spec).stem if Path(spec).exists() else spec

@@ -26,6 +26,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from filters.format import FormatFilter
+from filters.language import LanguageFilter
+from filters.readability import ReadabilityFilter, code_in_reasoning
+
 FLAWS = ("wrong", "mixed_language", "loop_truncated", "code", "leak", "duplicate", "malformed", "other")
 DESCRIPTIONS = {
     "wrong": "wrong or missing final answer",
@@ -84,17 +88,11 @@ class OutputFlaws:
     """The flaws in one model output, judged by the filters' own rules (their default options)."""
 
     def __init__(self):
-        from filters.format import FormatFilter
-        from filters.language import LanguageFilter
-        from filters.readability import ReadabilityFilter
-
         self._filters = {"format": FormatFilter(), "readability": ReadabilityFilter(), "language": LanguageFilter()}
 
     def of(self, row: dict) -> set[str]:
         """Every output flaw of `row` (a trace row: problem, completion, reasoning, response, finish_reason,
         domain). A truncated trace is judged on what it wrote: a cut loop that also mixes languages has both."""
-        from filters.readability import code_in_reasoning
-
         found = set()
         for name, filt in self._filters.items():
             reason = filt.reject(row)
