@@ -25,7 +25,8 @@ from factory.core.cli import LogOptions
 from factory.core.errors import InputError
 from factory.core.inputs import looks_like_hub_id
 from factory.core.layout import BENCHMARKS_DIR
-from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOptions, SamplingOptions, ShardOptions
+from generators.backend import TeacherBackend, TeacherOptions
+from generators.options import ProblemOptions, SamplingOptions, ShardOptions
 
 
 def _h(text: str) -> dict:
@@ -174,9 +175,8 @@ def load_results(paths: list[str]) -> list[dict]:
 
 
 @dataclass(kw_only=True)
-class EvaluateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, RayOptions, ShardOptions,
-                     LogOptions):
-    """Every option of a generate run (generators/options.py) reaches the sampling runs."""
+class EvaluateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptions, LogOptions):
+    """Every option of a generate run (generators/options.py, generators/backend.py) reaches the sampling runs."""
 
     model: str = field(default="", metadata=_h("model to score: local path or Hub id (the farm's served name)"))
     out: Path | None = field(default=None, metadata=_h("output folder: samples/, graded/, results.json, results.md"))
@@ -215,12 +215,14 @@ def generate_configs(config: EvaluateConfig) -> dict:
             for name, source in (resolve_benchmark(b) for b in config.benchmarks)}
 
 
-def evaluate(config: EvaluateConfig, backend=None) -> dict:
-    """Sample, grade and score every benchmark; writes OUT/results.json and OUT/results.md."""
+def evaluate(config: EvaluateConfig, backend: TeacherBackend | None = None) -> dict:
+    """Sample, grade and score every benchmark; writes OUT/results.json and OUT/results.md.
+    `backend` may be passed in to share a teacher (the demo's, tests'); otherwise the first
+    benchmark's config builds one (generators/backend.py) that serves them all."""
     from factory.core.manifest import package_versions
     from factory.core.shards import atomic_write_bytes, atomic_write_json
     from generators.run import main as generate
-    from generators.run import make_backend
+    from generators.backend import make_backend
 
     runs = generate_configs(config)  # unknown benchmark names fail before any work
     if not config.endpoints and not Path(config.model).exists() and not looks_like_hub_id(config.model):

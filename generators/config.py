@@ -1,7 +1,8 @@
 """Typed configuration of a generation run; the CLI flags are derived from it.
 
-The option groups (sampling, problems, engine, farm, shards) are declared once in
-generators/options.py and shared with `factory.evaluate`. No defaults point at the
+The option groups (sampling, problems, shards, and the teacher's: backend, engine,
+farm, Ray, dry run) are declared once in generators/options.py and
+generators/backend.py, and shared with `factory.evaluate`. No defaults point at the
 lab: `factory.generate` supplies those (factory/lab).
 """
 
@@ -11,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.core.cli import LogOptions
-from generators.options import EngineOptions, FarmOptions, ProblemOptions, RayOptions, SamplingOptions, ShardOptions
+from generators.backend import TeacherOptions
+from generators.options import ProblemOptions, SamplingOptions, ShardOptions
 
 
 @dataclass(kw_only=True)
-class GenerateConfig(SamplingOptions, ProblemOptions, EngineOptions, FarmOptions, RayOptions, ShardOptions,
-                     LogOptions):
+class GenerateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptions, LogOptions):
     problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file (.jsonl.gz, .json.gz too), a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})

@@ -13,12 +13,15 @@ import contextlib
 import itertools
 import os
 import sys
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from factory.core import logs
 from factory.core.errors import InputError, first_line
-from generators.options import EngineOptions
+from generators.options import EngineOptions, project
 from generators.sampling import Completion, Request, SamplingSpec
+
+if TYPE_CHECKING:
+    from generators.config import GenerateConfig
 
 # Request ids stay unique across calls on a shared engine.
 _REQUEST_IDS = itertools.count()
@@ -140,9 +143,21 @@ def _torch_threads() -> tuple[int, Any] | None:
 
 
 class EngineBackend:
-    """Teacher served by an in-process `vllm.LLM`."""
+    """Teacher served by an in-process `vllm.LLM` (a `TeacherBackend`, generators/backend.py)."""
 
     name = "engine"
+    option_groups = (EngineOptions,)
+
+    @classmethod
+    def from_config(cls, config: GenerateConfig) -> EngineBackend:
+        return cls(config.teacher, project(config, EngineOptions), tokenizer=config.tokenizer,
+                   max_pending=config.max_pending)
+
+    @classmethod
+    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
+        settings = apply_platform_defaults(project(config, EngineOptions).llm_kwargs())
+        return ["backend            one in-process vLLM engine: " + ", ".join(
+            f"{k}={v}" for k, v in settings.items() if k != "dtype_reason")]
 
     def __init__(self, model: str, options: EngineOptions | None = None, *, tokenizer: str | None = None,
                  max_pending: int = 4096, llm=None):
@@ -183,6 +198,10 @@ class EngineBackend:
         """Prompt + completion tokens the engine allows; generation stops there
         with finish reason "length" even when max_tokens asks for more."""
         return self.llm.llm_engine.model_config.max_model_len
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {}   # one engine: the run's own counts say it all
 
     def close(self) -> None:
         """Stop the engine's worker processes now rather than at interpreter exit."""

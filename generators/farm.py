@@ -23,12 +23,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from factory.core.errors import InputError, RuntimeFailure
-from generators.options import FarmOptions
+from generators.options import FarmOptions, project
 from generators.sampling import Completion, Request, SamplingSpec
+
+if TYPE_CHECKING:
+    from generators.config import GenerateConfig
 
 
 def normalize_endpoint(url: str) -> str:
@@ -67,7 +70,22 @@ class _Item:
 
 
 class FarmBackend:
+    """Teacher served by OpenAI-compatible endpoints (a `TeacherBackend`, generators/backend.py)."""
+
     name = "farm"
+    option_groups = (FarmOptions,)
+    stats: dict[str, dict]   # retries, and answers and failures per endpoint (filled in by each run)
+
+    @classmethod
+    def from_config(cls, config: GenerateConfig) -> FarmBackend:
+        """The farm, its endpoints asked which model they serve (InputError when none answers)."""
+        backend = cls(config.teacher, project(config, FarmOptions))
+        backend.preflight()
+        return backend
+
+    @classmethod
+    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
+        return [f"backend            farm: {', '.join(redact(u) for u in config.endpoints)}"]
 
     def __init__(self, teacher: str, options: FarmOptions):
         self.teacher = teacher

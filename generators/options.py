@@ -3,7 +3,10 @@
 `GenerateConfig` and `EvaluateConfig` are compositions of these groups (dataclass
 inheritance, keyword-only), so a flag added here reaches both verbs, their
 `--help`, and the generate runs evaluate starts (`project` copies a group from
-one config into another). Each group checks its own fields in `check`.
+one config into another). Each group checks its own fields in `check`; the
+rules between groups (which backend, and whose flags it takes) are
+`generators/backend.py`'s `TeacherOptions`. Each teacher backend names the
+groups it reads (`option_groups`).
 """
 
 from __future__ import annotations
@@ -124,9 +127,9 @@ class EngineOptions(Options):
 
 @dataclass(kw_only=True)
 class FarmOptions(Options):
-    """A farm of OpenAI-compatible servers (generators/farm.py), used when endpoints are given."""
+    """A farm of OpenAI-compatible servers (generators/farm.py), used with --backend farm."""
 
-    endpoints: list[str] = field(default_factory=list, metadata=_h("OpenAI-compatible endpoints (URL,URL…); when given, the farm is used instead of an in-process engine"))
+    endpoints: list[str] = field(default_factory=list, metadata=_h("OpenAI-compatible endpoints (URL,URL…) of --backend farm; giving them implies it"))
     served_model: str | None = field(default=None, metadata=_h("model name the endpoints serve (default: the model, or their only model)"))
     max_in_flight: int = field(default=64, metadata=_h("requests in flight per endpoint"))
     request_timeout: float = field(default=3600.0, metadata=_h("seconds before a request is retried elsewhere (32k tokens take long on a busy server)"))
@@ -149,9 +152,6 @@ class FarmOptions(Options):
 class RayOptions(Options):
     """Teacher replicas on a Ray cluster (generators/ray_backend.py), used with --backend ray."""
 
-    backend: str = field(default="engine", metadata=_h(
-        "engine: one in-process vLLM engine; ray: --replicas engines on a Ray cluster "
-        "(with --endpoints, the farm is used)", choices=["engine", "ray"]))
     ray_address: str | None = field(default=None, metadata=_h(
         "Ray cluster to join: `auto` (the one `ray start` made on this node) or ray://HOST:10001; "
         "default: a local Ray instance started for the run"))
@@ -167,8 +167,6 @@ class RayOptions(Options):
     gpus_per_replica: float | None = field(default=None, metadata=_h(
         "GPUs each replica reserves (default: TP x PP on a GPU cluster when one node holds "
         "them; 0 when the replica spans nodes: vLLM's Ray executor places its workers)"))
-    dry_run: bool = field(default=False, metadata=_h("print the resolved plan (backend, replicas, "
-                                                      "resources, pending pairs); generate nothing"))
 
     def check(self):
         _require([(self.replicas >= 1, "--replicas must be at least 1"),
@@ -176,16 +174,14 @@ class RayOptions(Options):
                   (self.requests_per_replica >= 1, "--requests-per-replica must be at least 1"),
                   (self.cpus_per_replica is None or self.cpus_per_replica > 0, "--cpus-per-replica must be positive"),
                   (self.gpus_per_replica is None or self.gpus_per_replica >= 0, "--gpus-per-replica must be >= 0")])
-        if self.backend != "ray":
-            given = [flag for flag, value, default in (
-                ("--ray-address", self.ray_address, None), ("--replicas", self.replicas, 1),
-                ("--ray-batch-size", self.ray_batch_size, 32), ("--requests-per-replica", self.requests_per_replica, 512),
-                ("--cpus-per-replica", self.cpus_per_replica, None),
-                ("--gpus-per-replica", self.gpus_per_replica, None)) if value != default]
-            if given:
-                raise ValueError(f"{', '.join(given)} need --backend ray")
-        if self.backend == "ray" and getattr(self, "endpoints", None):
-            raise ValueError("--endpoints (the farm) and --backend ray are two different teachers; give one")
+
+
+@dataclass(kw_only=True)
+class PlanOptions(Options):
+    """The dry run: the backend's own plan lines (generators/backend.py), nothing started or written."""
+
+    dry_run: bool = field(default=False, metadata=_h("print the resolved plan (backend, replicas, "
+                                                      "resources, pending pairs); generate nothing"))
 
 
 @dataclass(kw_only=True)
@@ -197,6 +193,16 @@ class ShardOptions(Options):
     def check(self):
         _require([(self.shard_rows >= 1 and self.shard_mb >= 1, "--shard-rows and --shard-mb must be positive"),
                   (self.flush_seconds > 0, "--flush-seconds must be positive")])
+
+
+def changed_flags(source: Any, group: type) -> list[str]:
+    """The flags of `group` whose values in `source` differ from the group's defaults."""
+    changed = []
+    for f in dataclasses.fields(group):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if f.init and getattr(source, f.name) != default:
+            changed.append(f.metadata.get("flag", "--" + f.name.replace("_", "-")))
+    return changed
 
 
 def _require(checks: list[tuple[bool, str]]) -> None:

@@ -32,17 +32,23 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import math
 import os
 import queue
 import sys
 import threading
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from factory.core.errors import InputError
-from factory.core.ray import cluster_resources, connect
-from generators.options import EngineOptions, RayOptions
+from factory.core.ray import cluster_resources, connect, local_resources
+from generators.engine import EngineBackend
+from generators.options import EngineOptions, RayOptions, project
 from generators.sampling import Completion, Request, SamplingSpec
+
+if TYPE_CHECKING:
+    from generators.config import GenerateConfig
+
 
 def calls_per_replica(batch_size: int, requests: int) -> int:
     """Ray Data batches that run at once on one replica, to hold `requests` (--requests-per-replica,
@@ -130,23 +136,45 @@ def plan(options: RayOptions, engine: EngineOptions, cluster: dict, node: dict) 
 
 
 class RayBackend:
-    """Teacher replicas on a Ray cluster; same interface as EngineBackend."""
+    """Teacher replicas on a Ray cluster (a `TeacherBackend`, generators/backend.py)."""
 
     name = "ray"
+    option_groups = (EngineOptions, RayOptions)
+    stats: dict[str, Any]    # replicas, batches, duplicates dropped, completions per node
+
+    @classmethod
+    def from_config(cls, config: GenerateConfig) -> RayBackend:
+        return cls(config.teacher, project(config, EngineOptions), project(config, RayOptions),
+                   tokenizer=config.tokenizer, verbose=config.verbose)
+
+    @classmethod
+    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
+        """The cluster asked (--ray-address) or this machine's resources; no replica is started."""
+        options = project(config, RayOptions)
+        if options.ray_address:
+            connect(options.ray_address, config.verbose)
+            resources = cluster_resources()
+        else:
+            resources = local_resources()
+        placement = plan(options, project(config, EngineOptions), *resources)   # the module's `plan`
+        lines = placement.lines()
+        if placement.replicas > 1 and pending:
+            lines.append(f"work per replica   about {pending / placement.replicas:,.0f} pairs")
+        return lines
 
     def __init__(self, model: str, engine: EngineOptions, options: RayOptions, *, tokenizer: str | None = None,
                  verbose: bool = False):
         self.model, self.engine, self.options, self.tokenizer = model, engine, options, tokenizer
         self.started = connect(options.ray_address, verbose)
-        self.plan = plan(options, engine, *cluster_resources())
-        if self.plan.fits_at_once < 1:
+        self.placement = plan(options, engine, *cluster_resources())
+        if self.placement.fits_at_once < 1:
             self.close()
-            raise InputError(f"--backend ray: one replica needs {self.plan.cpus_per_replica:g} CPU and "
-                             f"{self.plan.gpus_per_replica:g} GPU, more than the cluster has "
-                             f"({self.plan.cluster_summary()})")
+            raise InputError(f"--backend ray: one replica needs {self.placement.cpus_per_replica:g} CPU and "
+                             f"{self.placement.gpus_per_replica:g} GPU, more than the cluster has "
+                             f"({self.placement.cluster_summary()})")
         self.stats: dict[str, Any] = {"replicas": options.replicas, "batches": 0, "duplicates_dropped": 0}
-        print(f"ray: {options.replicas} replica(s) of {model} on {self.plan.address}, "
-              f"{self.plan.cpus_per_replica:g} CPU + {self.plan.gpus_per_replica:g} GPU each",
+        print(f"ray: {options.replicas} replica(s) of {model} on {self.placement.address}, "
+              f"{self.placement.cpus_per_replica:g} CPU + {self.placement.gpus_per_replica:g} GPU each",
               file=sys.stderr, flush=True)
 
     @property
@@ -154,7 +182,7 @@ class RayBackend:
         return self.engine.max_model_len
 
     def describe(self) -> dict:
-        p = self.plan
+        p = self.placement
         return {"backend": self.name, "model": self.model, "address": p.address, "replicas": p.replicas,
                 "cpus_per_replica": p.cpus_per_replica, "gpus_per_replica": p.gpus_per_replica,
                 "executor": p.executor, "batch_size": p.batch_size,
@@ -179,7 +207,7 @@ class RayBackend:
         size = self.options.ray_batch_size
         calls = calls_per_replica(size, self.options.requests_per_replica)
         ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / size)))
-        p = self.plan
+        p = self.placement
         remote: dict[str, Any] = {"num_cpus": p.cpus_per_replica, "max_restarts": -1, "max_task_retries": -1}
         if p.gpus_per_replica:
             remote["num_gpus"] = p.gpus_per_replica
@@ -187,8 +215,6 @@ class RayBackend:
         if p.memory_fraction:
             engine = dataclasses.replace(engine, gpu_memory_utilization=p.memory_fraction)
         if p.gpus_per_replica == 0 and p.cluster.get("GPU", 0) > 0 and "distributed_executor_backend" not in engine.extra:
-            import json
-
             engine = dataclasses.replace(engine, engine_args=json.dumps({**engine.extra,
                                                                          "distributed_executor_backend": "ray"}))
         out = ds.map_batches(
@@ -295,8 +321,6 @@ class _Replica:
 
     def _drive(self, model: str, engine: EngineOptions, tokenizer: str | None, ready: threading.Event) -> None:
         try:
-            from generators.engine import EngineBackend
-
             self.backend = EngineBackend(model, engine, tokenizer=tokenizer, max_pending=1 << 30)
         except BaseException as e:
             self.failure = e

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,13 +23,14 @@ from factory.core import outdir
 from factory.core.errors import InputError, RuntimeFailure
 from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
-from factory.core.shards import ShardWriter, read_columns, shard_paths
-from generators.config import GenerateConfig
 from factory.core.problems import FieldMap, ProblemSet, load_problems
 from factory.core.prompts import PromptTemplate, load_templates, render_prompt
-from generators.sampling import Request, SamplingSpec, derive_seed
-from factory.core.ray import cluster_resources, connect, local_resources
+from factory.core.shards import ShardWriter, read_columns, shard_paths
 from factory.core.traces import TRACE_COLUMNS, trace_schema
+from generators.backend import BACKENDS, TeacherBackend, make_backend
+from generators.config import GenerateConfig
+from generators.farm import redact
+from generators.sampling import Request, SamplingSpec, derive_seed
 from generators.traces import make_row
 
 TRACES_DIR = "traces"
@@ -75,33 +77,9 @@ def load_tokenizer(name: str):
         raise InputError(f"cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
 
 
-def make_backend(config: GenerateConfig):
-    """The teacher: a farm when endpoints are given, else an in-process engine; each gets
-    its whole option group (generators/options.py)."""
-    from generators.options import EngineOptions, FarmOptions, project
-
-    if config.endpoints:
-        from generators.farm import FarmBackend
-
-        backend = FarmBackend(config.teacher, project(config, FarmOptions))
-        backend.preflight()
-        return backend
-    if config.backend == "ray":
-        from generators.options import RayOptions
-        from generators.ray_backend import RayBackend
-
-        return RayBackend(config.teacher, project(config, EngineOptions), project(config, RayOptions),
-                          tokenizer=config.tokenizer, verbose=config.verbose)
-    from generators.engine import EngineBackend
-
-    return EngineBackend(config.teacher, project(config, EngineOptions), tokenizer=config.tokenizer,
-                         max_pending=config.max_pending)
-
-
 def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
-    """The resolved plan: what is pending and what would run it; starts and writes nothing."""
-    from generators.options import EngineOptions, RayOptions, project
-
+    """The resolved plan: what is pending and what would run it (the backend's own lines);
+    starts and writes nothing."""
     wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
     pending = len(wanted - done)
     lines = [f"run directory      {config.out}",
@@ -109,30 +87,7 @@ def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
              f"{len(wanted) - pending:,} on disk, {pending:,} to generate",
              f"sampling           temperature {config.temperature}, top-p {config.top_p}, "
              f"max {config.max_tokens:,} new tokens, run seed {config.seed}"]
-    engine = project(config, EngineOptions)
-    if config.endpoints:
-        from generators.farm import redact
-
-        lines.append(f"backend            farm: {', '.join(redact(u) for u in config.endpoints)}")
-    elif config.backend == "ray":
-        from generators import ray_backend
-
-        options = project(config, RayOptions)
-        if options.ray_address:
-            connect(options.ray_address, config.verbose)
-            resources = cluster_resources()
-        else:
-            resources = local_resources()
-        p = ray_backend.plan(options, engine, *resources)
-        lines += p.lines()
-        if p.replicas > 1 and pending:
-            lines.append(f"work per replica   about {pending / p.replicas:,.0f} pairs")
-    else:
-        from generators.engine import apply_platform_defaults
-
-        settings = apply_platform_defaults(engine.llm_kwargs())
-        lines.append("backend            one in-process vLLM engine: " + ", ".join(
-            f"{k}={v}" for k, v in settings.items() if k != "dtype_reason"))
+    lines += BACKENDS[config.backend].plan(config, pending)
     lines.append(f"teacher            {public_name(config.teacher)}")
     return "\n".join(lines)
 
@@ -164,8 +119,6 @@ def pending_requests(problems: ProblemSet, samples: int, done: set, templates: d
 
 
 def _config_record(config: GenerateConfig) -> dict:
-    from generators.farm import redact
-
     record = dataclasses.asdict(config)
     record["out"] = str(config.out)
     record["templates"] = str(config.templates) if config.templates else None
@@ -181,7 +134,7 @@ def _raise_terminate(signum, frame):
     raise _Terminate()
 
 
-def main(config: GenerateConfig, backend=None) -> RunSummary | None:
+def main(config: GenerateConfig, backend: TeacherBackend | None = None) -> RunSummary | None:
     """Run (or resume) generation. `backend` may be passed in to share an
     engine (tests, benchmarks); otherwise one is built from `config`. With
     `config.dry_run`, print the plan and return None."""
@@ -252,8 +205,8 @@ def check_prompts_fit(problems: ProblemSet, templates: dict[str, PromptTemplate]
                              "--max-model-len")
 
 
-def _run(config: GenerateConfig, backend, problems: ProblemSet, templates: dict[str, PromptTemplate],
-         tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
+def _run(config: GenerateConfig, backend: TeacherBackend, problems: ProblemSet,
+         templates: dict[str, PromptTemplate], tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
     run = _Run(config, backend, problems, templates, tokenizer)
     # 2. See what is already done and record this invocation.
     run.start(identity, old)
@@ -272,7 +225,7 @@ class _Run:
     "incomplete" after `finish`.
     """
 
-    def __init__(self, config: GenerateConfig, backend, problems: ProblemSet,
+    def __init__(self, config: GenerateConfig, backend: TeacherBackend, problems: ProblemSet,
                  templates: dict[str, PromptTemplate], tokenizer):
         self.config, self.backend, self.problems = config, backend, problems
         self.templates, self.tokenizer = templates, tokenizer
@@ -365,7 +318,7 @@ class _Run:
 
     def finish(self, generated: int, t0: float) -> RunSummary:
         summary = summarize(self.out, self.wanted, already=self.already, generated=generated,
-                            wall=time.monotonic() - t0, backend_stats=getattr(self.backend, "stats", {}))
+                            wall=time.monotonic() - t0, backend_stats=self.backend.stats)
         self.manifest.update(
             status="complete" if summary.missing == 0 else "incomplete",
             counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": summary.missing,
@@ -377,8 +330,6 @@ class _Run:
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 

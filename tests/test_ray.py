@@ -245,7 +245,7 @@ def test_ray_plan_resources_per_replica(tp, pp, replicas, cluster, node, want):
     from generators.options import EngineOptions, RayOptions
     from generators.ray_backend import plan
 
-    p = plan(RayOptions(backend="ray", replicas=replicas),
+    p = plan(RayOptions(replicas=replicas),
              EngineOptions(tensor_parallel_size=tp, pipeline_parallel_size=pp), cluster, node)
     assert (p.gpus_per_replica, p.cpus_per_replica, p.fits_at_once, p.memory_fraction) == \
         (want["gpus"], want["cpus"], want["fits"], want["memory"])
