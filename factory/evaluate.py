@@ -22,12 +22,11 @@ import sys
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
+from factory.evaluation import EvaluateConfig, evaluate, load_results, markdown
 
 
-def parse(argv: list[str]):
+def parse(argv: list[str]) -> EvaluateConfig:
     """The config; with no --model, the lab's tiny student on the lab's held-out problems."""
-    from factory.evaluation import EvaluateConfig
-
     named = any(a == "--model" or a.startswith("--model=") for a in argv)
     defaults = {"benchmarks": ["lab"], **({} if named else {"model": str(lab.DEFAULT_STUDENT_MODEL),
                                                             "out": lab.EVAL_OUT})}
@@ -39,8 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def go() -> int:
-        from factory.evaluation import evaluate, load_results, markdown
-
         config = parse(argv)
         if config.compare:
             print(markdown(load_results(config.compare)))

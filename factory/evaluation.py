@@ -25,13 +25,21 @@ from factory.core.cli import LogOptions
 from factory.core.errors import InputError
 from factory.core.inputs import looks_like_hub_id
 from factory.core.layout import BENCHMARKS_DIR
-from generators.backend import TeacherBackend, TeacherOptions
-from generators.options import ProblemOptions, SamplingOptions, ShardOptions
+from factory.core.manifest import package_versions
+from factory.core.shards import atomic_write_bytes, atomic_write_json
+from filters.answers import extract_answer, normalise
+from filters.chain import FilterRunConfig
+from filters.chain import run as grade
+from filters.config import FilterConfig
+from filters.flaws import output_flaw_rates
+from generators.backend import TeacherBackend, TeacherOptions, make_backend
+from generators.config import GenerateConfig
+from generators.options import ProblemOptions, SamplingOptions, ShardOptions, project
+from generators.run import main as generate
 
 
 def _h(text: str) -> dict:
     return {"help": text}
-
 
 
 def shipped_benchmarks() -> list[str]:
@@ -90,9 +98,6 @@ def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter, dict]:
     loops or truncation, code in the reasoning, malformed output, mean length)."""
     import pyarrow.parquet as pq
 
-    from filters.answers import extract_answer, normalise
-    from filters.flaws import output_flaw_rates
-
     out, reasons, rows = [], Counter(), []
     for part, accepted in ((layout.ACCEPTED, True), (layout.REJECTED, False)):
         folder = graded_dir / part
@@ -113,10 +118,6 @@ GRADER = {"correctness": {"no_reference": "drop", "domains": ["math"]}}  # the c
 
 def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float = 5.0) -> dict:
     """Grade a generate run with the correctness filter alone, then score it."""
-    from filters.chain import FilterRunConfig
-    from filters.chain import run as grade
-    from filters.config import FilterConfig
-
     graded_dir.parent.mkdir(parents=True, exist_ok=True)
     grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, overwrite=True),
           FilterConfig(filters=json.loads(json.dumps(GRADER)), verify_timeout=verify_timeout, source="the evaluation grader"))
@@ -207,9 +208,6 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptio
 
 def generate_configs(config: EvaluateConfig) -> dict:
     """One generate run per benchmark: every shared option projected, k samples, OUT/samples/<name>."""
-    from generators.config import GenerateConfig
-    from generators.options import project
-
     return {name: project(config, GenerateConfig, problems=source, teacher=config.model,
                           out=config.out / "samples" / name, samples=config.k_for(name))
             for name, source in (resolve_benchmark(b) for b in config.benchmarks)}
@@ -219,11 +217,6 @@ def evaluate(config: EvaluateConfig, backend: TeacherBackend | None = None) -> d
     """Sample, grade and score every benchmark; writes OUT/results.json and OUT/results.md.
     `backend` may be passed in to share a teacher (the demo's, tests'); otherwise the first
     benchmark's config builds one (generators/backend.py) that serves them all."""
-    from factory.core.manifest import package_versions
-    from factory.core.shards import atomic_write_bytes, atomic_write_json
-    from generators.run import main as generate
-    from generators.backend import make_backend
-
     runs = generate_configs(config)  # unknown benchmark names fail before any work
     if not config.endpoints and not Path(config.model).exists() and not looks_like_hub_id(config.model):
         raise InputError(f"--model {config.model}: no such folder (and not a Hub model id like org/name)")

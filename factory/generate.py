@@ -5,7 +5,7 @@ usage:
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
       --tensor-parallel-size 8 --samples 4 --out runs/r1-math
   python -m factory.generate --problems data/ --teacher deepseek-ai/DeepSeek-R1 \\
-      --endpoints http://node1:8000,http://node2:8000 --out runs/r1-math
+      --endpoints http://node1:8000,http://node2:8000 --out runs/r1-math    # implies --backend farm
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
       --backend ray --ray-address auto --replicas 8 --tensor-parallel-size 8 --pipeline-parallel-size 2 \\
       --out runs/r1-math --dry-run
@@ -23,12 +23,12 @@ import sys
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
+from generators.config import GenerateConfig
+from generators.run import main as run
 
 
-def parse(argv: list[str] | None):
+def parse(argv: list[str] | None) -> GenerateConfig:
     """The run's config; with no --problems/--teacher/--out, the lab's (factory/lab)."""
-    from generators.config import GenerateConfig
-
     argv = list(sys.argv[1:] if argv is None else argv)
     defaults = dict(lab.GENERATE_DEFAULTS)
     if not any(a == "--teacher" or a.startswith("--teacher=") for a in argv):
@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         config = parse(argv)
         if not config.dry_run:
             quiet(config, config.out, "generate")
-        from generators.run import main as run
-
         summary = run(config)
         if summary is not None:
             print(summary.table())
