@@ -384,7 +384,7 @@ CLEAN = [GEOMETRY, FLOOR, SEQUENCE, COUNTING, WORD, CHINESE, SYMBOLS]
 
 
 def row(t: dict, sample: int = 0, **changes) -> dict:
-    """A filter row for trace `t` (what `filters.chain.view_rows` builds from a shard)."""
+    """A filter row for trace `t` (what `filters.pipeline.rows.view_rows` builds from a shard)."""
     r = {"problem_id": t["id"], "sample": sample, "problem": t["problem"], "answer": t["answer"],
          "reasoning": t["reasoning"], "response": t["response"], "finish_reason": "stop", "domain": "math",
          "tests": None}
