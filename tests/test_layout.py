@@ -75,3 +75,18 @@ def test_verbs_are_thin_doors():
     for verb in sorted(VERBS - {"factory.demo"}):
         path = ROOT / (verb.replace(".", "/") + ".py")
         assert len(path.read_text().splitlines()) <= 160, f"{path.name} is more than a door"
+
+
+def test_the_projects_own_modules_are_imported_at_the_top():
+    """A function-local import of the project's own code hides a dependency (and dodges the rules
+    above in a reader's eye); lazy imports are for heavy third-party packages only."""
+    hidden = []
+    for path in _files("factory", "generators", "filters", "students"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.module and _ours(node.module) or \
+                        isinstance(node, ast.Import) and any(_ours(a.name) for a in node.names):
+                    hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not hidden, sorted(set(hidden))

@@ -93,6 +93,7 @@ def _add_field(parser, f: dataclasses.Field, tp: Any, defaults: dict) -> None:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if default not in (None, "", []) and not isinstance(default, bool):
             kwargs["help"] += f" (default: {default})"
+    kwargs["help"] = kwargs["help"].replace("%", "%%")  # help is text: argparse %-formats it
     if tp is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif typing.get_origin(tp) is list and f.metadata.get("nargs"):

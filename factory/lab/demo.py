@@ -30,8 +30,20 @@ from pathlib import Path
 
 from factory import lab
 from factory.core import layout
-from factory.core.cli import LogOptions
-from generators.options import EngineOptions, FarmOptions
+from factory.core.charts import distillation_chart
+from factory.core.cli import LogOptions, parse_config, quiet
+from factory.core.shards import atomic_write_json
+from factory.evaluation import EvaluateConfig, evaluate
+from factory.hub.publishing import PublishConfig, publish_dataset
+from filters.chain import FilterRunConfig
+from filters.chain import run as run_filters
+from filters.flaws import DESCRIPTIONS
+from generators.backend import make_backend
+from generators.config import GenerateConfig
+from generators.options import EngineOptions, FarmOptions, project
+from generators.run import main as generate
+from students import recipe as recipes
+from students.sft import train
 
 
 @dataclass(kw_only=True)
@@ -58,7 +70,7 @@ class DemoConfig(EngineOptions, FarmOptions, LogOptions):
     eval_problems: int | None = field(default=200, metadata={"help": "held-out problems (of 300)"})
     eval_samples: int = field(default=3, metadata={"help": "k: samples per held-out problem, for the students"})
     teacher_eval_samples: int = field(default=2, metadata={
-        "help": "k for the teacher (its pass@1 is near 85%: two samples pin it down)"})
+        "help": "k for the teacher (its pass@1 is high: two samples pin it down)"})
     student_steps: int | None = field(default=None, metadata={"help": "optimizer steps per student (default: the tiny recipe's)"})
 
     def check(self):
@@ -71,12 +83,6 @@ def _step(n: int, title: str, started: float) -> None:
 
 def _teacher(config: DemoConfig, started: float) -> dict:
     """Steps 1-2: sample the teacher, then score it on the held-out problems on the same engine."""
-    from factory.evaluation import EvaluateConfig, evaluate
-    from generators.config import GenerateConfig
-    from generators.options import project
-    from generators.run import main as generate
-    from generators.run import make_backend
-
     _step(1, f"generate: teacher {config.teacher}, {config.n_problems or 'all'} bundled problems "
              f"× {config.samples} samples, temperature {config.temperature}, top-p 0.95", started)
     gen = project(config, GenerateConfig, problems=str(lab.PROBLEMS), out=config.run / "generate",
@@ -94,10 +100,6 @@ def _teacher(config: DemoConfig, started: float) -> dict:
 
 def _filter_and_stage(config: DemoConfig, started: float) -> None:
     """Steps 3-4: rejection sampling, then the accepted traces staged as a Hub repo (dry run)."""
-    from factory.hub.publishing import PublishConfig, publish_dataset
-    from filters.chain import FilterRunConfig
-    from filters.chain import run as run_filters
-
     _step(3, "filter: rejection sampling", started)
     print(run_filters(FilterRunConfig(input=str(config.run / "generate"), out=config.run / "filter",
                                       overwrite=True)).table())
@@ -109,9 +111,6 @@ def _filter_and_stage(config: DemoConfig, started: float) -> None:
 
 def _students(config: DemoConfig, started: float) -> dict:
     """Step 5: the tiny student distilled twice with equal compute, on filtered and on all traces."""
-    from students import recipe as recipes
-    from students.sft import train
-
     recipe = recipes.load("tiny")
     recipe.model = lab.student_model(recipe.model)
     students = {}
@@ -126,10 +125,6 @@ def _students(config: DemoConfig, started: float) -> dict:
 
 
 def run(config: DemoConfig) -> dict:
-    from factory.core.charts import distillation_chart
-    from factory.core.shards import atomic_write_json
-    from factory.evaluation import EvaluateConfig, evaluate
-
     started = time.monotonic()
     scored = {"teacher": _teacher(config, started)}
     _filter_and_stage(config, started)
@@ -191,8 +186,6 @@ def claims(models: list[dict]) -> list[dict]:
 
 
 def summary_table(summary: dict) -> str:
-    from filters.flaws import DESCRIPTIONS
-
     lines = ["", "| model | trained on | pass@1 (± SE) | cons@k | mixed language | loop / truncated | code "
                  "| mean tokens | pass@1 of clean samples |", "|---|---|---|---|---|---|---|---|---|"]
     for m in summary["models"]:
@@ -217,8 +210,6 @@ def summary_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from factory.core.cli import parse_config, quiet
-
     config = parse_config(DemoConfig, argv, prog="python -m factory.demo", doc=__doc__)
     quiet(config, config.run, "demo")
     run(config)

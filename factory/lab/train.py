@@ -48,6 +48,7 @@ from pathlib import Path
 from factory.core.prompts import load_template, render_prompt
 from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks, tiny_model
 from filters.answers import last_boxed
+from generators.engine import NATIVE_BF16, cpu_flags
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, max_position_embeddings=1024)
@@ -122,8 +123,6 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
     (avx512_bf16 or AMX); float32 elsewhere (on an AVX2 CPU bf16 autocast made a step
     many times slower: bench/README.md, "The lab teacher")."""
     import torch
-
-    from generators.engine import NATIVE_BF16, cpu_flags
 
     bf16 = any(f in cpu_flags() for f in NATIVE_BF16)
 
