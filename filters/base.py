@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Protocol
 
 # A filter's kind says where the pipeline runs it (filters/pipeline/): row filters and answer checks
 # in the judge step, group filters in the grouped step, after all of them.
@@ -46,6 +46,14 @@ class Reason(str):
         return Reason(text, **json.loads(detail)) if text is not None and detail is not None else text
 
 
+class Evidence(Protocol):
+    """What `Filter.evidence` returns: fed every rejection's detail, summarised for stats.json."""
+
+    def add(self, detail: dict) -> None: ...
+
+    def summary(self) -> dict: ...
+
+
 def _reason(text: str, detail: dict) -> Reason:
     return Reason(text, **detail)
 
@@ -73,6 +81,16 @@ class Filter:
 
     def prepare(self, problems: "Problems") -> None:
         """See the class docstring; most filters need nothing."""
+
+    def evidence(self) -> "Evidence | None":
+        """A tally of the evidence this filter's rejections carry (their `Reason` details), recorded
+        in stats.json under the filter's name (decontamination: leaks per benchmark); None: none."""
+        return None
+
+    def run_notes(self) -> dict:
+        """Facts about this run that stats.json records beside the funnel (the code sandbox's
+        isolation); called once, in the main process, after the last row."""
+        return {}
 
     def options(self) -> dict:
         """The filter's options as the run used them (its init fields), for stats.json."""

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from filters.base import AnswerCheck, register
-from filters.sandbox import Limits, run_program
+from filters.sandbox import Limits, isolation, run_program
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
 
@@ -74,3 +74,10 @@ class CodeTestsFilter(AnswerCheck):
             if not same_output(result.stdout, test["output"]):
                 return f"failed_test_{k}"
         return None
+
+    def run_notes(self) -> dict:
+        """How the programs were isolated (stats.json `code_sandbox`); a warning when they were not."""
+        sandbox = isolation()
+        if sandbox.startswith("WARNING"):
+            print(f"\n!!! code sandbox: {sandbox} !!!\n")
+        return {"code_sandbox": sandbox}

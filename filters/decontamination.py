@@ -37,7 +37,7 @@ measures false positives on clean problems and catches of planted leaks.
 from __future__ import annotations
 
 import difflib
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +243,9 @@ class DecontaminationFilter(Filter):
     def benchmark_names(self) -> list[str]:
         return list(self._index.benchmarks)
 
+    def evidence(self) -> Leaks:
+        return Leaks(benchmarks=self.benchmark_names)
+
     def prepare(self, problems: Problems) -> None:
         """Evidence n-grams that `generic_input_problems` distinct input problems share are phrasing."""
         seen, hits = set(), []
@@ -343,3 +346,25 @@ class DecontaminationFilter(Filter):
             if found:
                 return found
         return None
+
+
+@dataclass
+class Leaks:
+    """Decontamination evidence, counted per benchmark."""
+
+    benchmarks: list[str] = field(default_factory=list)
+    rows: Counter = field(default_factory=Counter)
+    ids: dict = field(default_factory=lambda: defaultdict(set))
+    where: dict = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, detail: dict) -> None:
+        bench = detail.get("benchmark", "?")
+        self.rows[bench] += 1
+        self.ids[bench].add(detail.get("benchmark_id"))
+        self.where[bench][detail.get("where", "?")] += 1
+
+    def summary(self) -> dict:
+        return {"benchmarks": self.benchmarks,
+                "leaks": {b: {"rows": self.rows[b], "benchmark_problems": len(self.ids[b]),
+                              "where": dict(self.where[b])}
+                          for b in list(self.benchmarks) + [b for b in self.rows if b not in self.benchmarks]}}

@@ -1,4 +1,4 @@
-"""What a filter run reports: the funnel, the yield per problem, the leaks per benchmark.
+"""What a filter run reports: the funnel, the yield per problem, each filter's evidence.
 
 All three are filled row by row by the output step (filters/pipeline/output.py), in the main
 process, and end up in `stats.json` (and so in the dataset card); the yield also in
@@ -129,34 +129,13 @@ class Yield:
 
 
 @dataclass
-class Leaks:
-    """Decontamination evidence, counted per benchmark."""
-
-    benchmarks: list[str] = field(default_factory=list)
-    rows: Counter = field(default_factory=Counter)
-    ids: dict = field(default_factory=lambda: defaultdict(set))
-    where: dict = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, detail: dict) -> None:
-        bench = detail.get("benchmark", "?")
-        self.rows[bench] += 1
-        self.ids[bench].add(detail.get("benchmark_id"))
-        self.where[bench][detail.get("where", "?")] += 1
-
-    def summary(self) -> dict:
-        return {"benchmarks": self.benchmarks,
-                "leaks": {b: {"rows": self.rows[b], "benchmark_problems": len(self.ids[b]),
-                              "where": dict(self.where[b])}
-                          for b in list(self.benchmarks) + [b for b in self.rows if b not in self.benchmarks]}}
-
-
-@dataclass
 class FilterReport:
-    """What a run found: the funnel, the yield per problem, the leaks per benchmark."""
+    """What a run found: the funnel, the yield per problem, and each filter's evidence tally
+    (`Filter.evidence`: the leaks per benchmark)."""
 
     funnel: Funnel
     yields: Yield
-    leaks: Leaks
+    evidence: dict = field(default_factory=dict)   # filter name → its Evidence
 
     @property
     def accepted(self) -> int:

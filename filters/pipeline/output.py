@@ -21,8 +21,7 @@ from filters.base import Filter, Reason
 from filters.config import FilterConfig, FilterRunConfig
 from filters.flaws import DESCRIPTIONS, flaw_map
 from filters.pipeline.rows import Batch
-from filters.report import FilterReport, Funnel, Leaks, Yield
-from filters.sandbox import isolation
+from filters.report import FilterReport, Funnel, Yield
 from filters.source import Columns, TraceSource
 
 REJECT_COLUMNS = ("reject_reason", "reject_filter", "reject_detail")
@@ -36,10 +35,9 @@ class OutputStep:
                  columns: Columns, unit: str):
         self.cfg, self.fconfig, self.filters, self.source, self.columns = cfg, fconfig, filters, source, columns
         self.unit = unit
-        # The evidence of the one filter that names leaked benchmarks, counted per benchmark.
-        self.decontamination = next((f for f in filters if f.name == "decontamination"), None)
-        self.report = FilterReport(Funnel(order=list(fconfig.filters)), Yield(), Leaks(
-            benchmarks=self.decontamination.benchmark_names if self.decontamination else []))
+        # The evidence a filter's rejections carry, tallied for stats.json (decontamination's leaks).
+        evidence = {f.name: e for f in filters if (e := f.evidence()) is not None}
+        self.report = FilterReport(Funnel(order=list(fconfig.filters)), Yield(), evidence)
         self.accepted_w = self.rejected_w = self.progress = None
 
     def write(self, batch: Batch) -> None:
@@ -59,8 +57,8 @@ class OutputStep:
             details.append(detail)
             report.funnel.add(row["domain"], str(src), d.filter, d.reason)
             report.yields.add(row["problem_id"], d.answer, d.reason is None)
-            if d.filter == "decontamination" and detail:
-                report.leaks.add(d.reason.detail)
+            if detail and d.filter in report.evidence:
+                report.evidence[d.filter].add(d.reason.detail)
         mask = pa.array([r is None for r in reasons])
         full = table.append_column("reject_reason", pa.array(reasons, pa.string())) \
                     .append_column("reject_filter", pa.array(filts, pa.string())) \
@@ -106,24 +104,20 @@ class OutputStep:
 
     def _stats(self, accepted: int, rejected: int) -> dict:
         cfg, fconfig, funnel = self.cfg, self.fconfig, self.report.funnel
-        sandbox = None
-        if "code_tests" in fconfig.filters:
-            sandbox = isolation()
-            if sandbox.startswith("WARNING"):
-                print(f"\n!!! code sandbox: {sandbox} !!!\n")
+        notes = {k: v for f in self.filters for k, v in f.run_notes().items()}
         return {
             "format": STATS_FORMAT,
             "input": cfg.input, "input_name": public_name(cfg.input),
             "generation": find_provenance(cfg.input),  # kept here: the card needs no path to the input
             "input_rows": funnel.input_rows, "accepted": accepted,
-            "code_sandbox": sandbox,
+            **notes,
             "rejected": rejected, "check": "accepted + rejected = input",
             "funnel": funnel.stages(),
             "flaws": funnel.flaws(),
             "flaw_descriptions": {f: DESCRIPTIONS[f] for f in funnel.flaws()},
             "flaw_of": flaw_map(funnel.stages()),
             "yield": self.report.yields.summary(),
-            "decontamination": self.report.leaks.summary() if self.decontamination else None,
+            **{name: e.summary() for name, e in self.report.evidence.items()},
             "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},
             "by_source": {k: dict(v) for k, v in funnel.by_source.items()},
             "config": {"file": fconfig.source, "filters": {f.name: f.options() for f in self.filters},
