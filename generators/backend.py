@@ -89,18 +89,24 @@ class TeacherOptions(EngineOptions, FarmOptions, PlanOptions, RayOptions, Backen
     a backend's own flags need that backend."""
 
     def check(self):
-        if self.backend is None:
-            self.backend = "farm" if self.endpoints else "engine"
-            if self.endpoints:
-                print("--endpoints given: --backend farm", file=sys.stderr, flush=True)
-        if self.backend == "farm" and not self.endpoints:
-            raise ValueError("--backend farm needs --endpoints URL,URL… (the servers to send requests to)")
-        if self.backend != "farm" and self.endpoints:
-            raise ValueError(f"--endpoints (the farm) and --backend {self.backend} are two different teachers; "
-                             "give one (--endpoints alone means --backend farm)")
+        resolve_backend(self)
         given = changed_flags(self, RayOptions)
         if self.backend != "ray" and given:
             raise ValueError(f"{', '.join(given)} need --backend ray")
+
+
+def resolve_backend(config: BackendOptions | Any) -> None:
+    """`config.backend` from --endpoints when not given (saying so, once), and the rules between the
+    two; a config holding BackendOptions and FarmOptions (a verb's, or the demo's)."""
+    if config.backend is None:
+        config.backend = "farm" if config.endpoints else "engine"
+        if config.endpoints:
+            print("--endpoints given: --backend farm", file=sys.stderr, flush=True)
+    if config.backend == "farm" and not config.endpoints:
+        raise ValueError("--backend farm needs --endpoints URL,URL… (the servers to send requests to)")
+    if config.backend != "farm" and config.endpoints:
+        raise ValueError(f"--endpoints (the farm) and --backend {config.backend} are two different teachers; "
+                         "give one (--endpoints alone means --backend farm)")
 
 
 def make_backend(config: GenerateConfig) -> TeacherBackend:

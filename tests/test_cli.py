@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT, make_problems, python_cmd, write_jsonl
 from factory import generate
+from factory.lab import demo
 
 
 def _free_port() -> int:
@@ -97,3 +98,17 @@ def test_help_is_instant_and_has_a_usage_example(verb):
     if verb == "generate":
         assert "python -m factory.generate --problems" in proc.stdout
     assert time.monotonic() - t < 10  # heavy imports (vllm, torch) are lazy
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--samples", "0"], "--samples must be at least 1"),
+    (["--teacher-eval-samples", "0"], "--teacher-eval-samples must be at least 1"),
+    (["--backend", "farm"], "--backend farm needs --endpoints"),
+    (["--endpoints", "http://127.0.0.1:9", "--backend", "engine"], "two different teachers"),
+])
+def test_demo_bad_flags_are_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, says):
+    """The demo checks every value it hands to generate and evaluate when its flags are parsed."""
+    assert demo.main([*args, "--run", str(tmp_path / "lab")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("error:") == 1 and "Traceback" not in err
+    assert not (tmp_path / "lab").exists()

@@ -31,14 +31,14 @@ from pathlib import Path
 from factory import lab
 from factory.core import layout
 from factory.core.charts import distillation_chart
-from factory.core.cli import LogOptions, parse_config, quiet
+from factory.core.cli import LogOptions, parse_config, quiet, run_cli
 from factory.core.shards import atomic_write_json
 from factory.evaluation import EvaluateConfig, evaluate
 from factory.hub.publishing import PublishConfig, publish_dataset
 from filters.chain import FilterRunConfig
 from filters.chain import run as run_filters
 from filters.flaws import DESCRIPTIONS
-from generators.backend import make_backend
+from generators.backend import BackendOptions, make_backend, resolve_backend
 from generators.config import GenerateConfig
 from generators.options import EngineOptions, FarmOptions, project
 from generators.run import main as generate
@@ -47,8 +47,9 @@ from students.sft import train
 
 
 @dataclass(kw_only=True)
-class DemoConfig(EngineOptions, FarmOptions, LogOptions):
-    """The demo's own settings; the teacher's engine and farm options are generate's (generators/options.py)."""
+class DemoConfig(EngineOptions, FarmOptions, BackendOptions, LogOptions):
+    """The demo's own settings; the teacher's engine and farm options and --backend are generate's
+    (generators/options.py, generators/backend.py)."""
 
     run: Path = field(default=lab.RUN, metadata={"help": "where everything goes"})
     teacher: str = field(default=str(lab.TEACHER), metadata={
@@ -75,6 +76,13 @@ class DemoConfig(EngineOptions, FarmOptions, LogOptions):
 
     def check(self):
         self.run = Path(self.run)
+        for flag, value in (("--problems", self.n_problems), ("--eval-problems", self.eval_problems),
+                            ("--eval-samples", self.eval_samples), ("--teacher-eval-samples", self.teacher_eval_samples),
+                            ("--student-steps", self.student_steps)):
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be at least 1")
+        resolve_backend(self)  # once here: generate and the teacher's evaluation get it resolved
+        _teacher_configs(self)
 
 
 def _step(n: int, title: str, started: float) -> None:
@@ -85,17 +93,24 @@ def _teacher(config: DemoConfig, started: float) -> dict:
     """Steps 1-2: sample the teacher, then score it on the held-out problems on the same engine."""
     _step(1, f"generate: teacher {config.teacher}, {config.n_problems or 'all'} bundled problems "
              f"× {config.samples} samples, temperature {config.temperature}, top-p 0.95", started)
-    gen = project(config, GenerateConfig, problems=str(lab.PROBLEMS), out=config.run / "generate",
-                  limit=config.n_problems)
+    gen, teacher_eval = _teacher_configs(config)
     backend = make_backend(gen)
     try:
         print(generate(gen, backend=backend).table())
         _step(2, f"teacher on the held-out lab benchmark ({config.teacher_eval_samples} samples per problem)", started)
-        return evaluate(project(config, EvaluateConfig, model=config.teacher, out=config.run / "eval-teacher",
-                                benchmarks=["lab"], samples=config.teacher_eval_samples, limit=config.eval_problems,
-                                temperature=0.6, tokenizer=gen.tokenizer), backend=backend)
+        return evaluate(teacher_eval, backend=backend)
     finally:
         backend.close()
+
+
+def _teacher_configs(config: DemoConfig) -> tuple[GenerateConfig, EvaluateConfig]:
+    """Generate's and the teacher evaluation's configs: built when the demo's flags are parsed too,
+    so a bad shared value (--samples 0) is exit 2 before anything runs."""
+    gen = project(config, GenerateConfig, problems=str(lab.PROBLEMS), out=config.run / "generate",
+                  limit=config.n_problems)
+    return gen, project(config, EvaluateConfig, model=config.teacher, out=config.run / "eval-teacher",
+                        benchmarks=["lab"], samples=config.teacher_eval_samples, limit=config.eval_problems,
+                        temperature=0.6, tokenizer=gen.tokenizer)
 
 
 def _filter_and_stage(config: DemoConfig, started: float) -> None:
@@ -210,10 +225,13 @@ def summary_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(DemoConfig, argv, prog="python -m factory.demo", doc=__doc__)
-    quiet(config, config.run, "demo")
-    run(config)
-    return 0
+    def go() -> int:
+        config = parse_config(DemoConfig, argv, prog="python -m factory.demo", doc=__doc__)
+        quiet(config, config.run, "demo")
+        run(config)
+        return 0
+
+    return run_cli(go)
 
 
 if __name__ == "__main__":
