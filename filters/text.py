@@ -38,7 +38,7 @@ _HASHES = _WordHashes()
 
 
 def words(text: str) -> list[str]:
-    if text.isascii():  # the common case, ~4x faster than the regex
+    if text.isascii():  # the common case, and cheaper than the regex
         return text.lower().translate(_ASCII_PUNCT).split()
     return _WORD.findall(text.lower())
 

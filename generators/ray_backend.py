@@ -25,7 +25,7 @@ stage needs `ray[serve]` for vLLM's Ray metrics, and then its engine started but
 nothing in five minutes (the run failed). Its GPU path also runs vLLM's async engine with
 its own defaults, while this actor runs the factory's engine settings (seeded sampling with
 chunked prefill off on CPUs, eager/compiled choice, dtype choice) and the same request
-stream as every other backend. README "Generation on a Ray cluster" says more.
+stream as every other backend. docs/ray.md says more.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def calls_per_replica(batch_size: int, requests: int) -> int:
     default 512: enough to keep vLLM's scheduler full, max_num_seqs being 256 by default, with a
     queue behind it). Ray Data runs an actor's calls one at a time unless
     `enable_true_multi_threading`; measured on the lab teacher with one 2-CPU replica, one batch
-    of 16 at a time gave 0.27x the in-process engine's marginal tokens/s (bench/ray_generate.py)."""
+    at a time gave a fraction of the in-process engine's marginal tokens/s (bench/README.md,
+    "Generation on Ray")."""
     return max(1, math.ceil(requests / batch_size))
 
 
@@ -295,8 +296,8 @@ class _Replica:
         self.failure: BaseException | None = None
         self.handed_out = self.delivered = 0   # both touched by the engine thread only
         # The engine is built in the thread that steps it: a CPU engine binds the OpenMP threads
-        # of the thread that starts it, and OpenMP settings are per thread (measured: stepping
-        # from another thread than the one that built it halved the tokens/s).
+        # of the thread that starts it, and OpenMP settings are per thread (stepping it from
+        # another thread than the one that built it was measured much slower).
         ready = threading.Event()
         threading.Thread(target=self._drive, args=(model, engine, tokenizer, ready), daemon=True,
                          name="engine").start()
