@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from factory.core.errors import InputError
 from factory.core.inputs import open_parquet, parquet_batches, resolve
 from factory.core.layout import data_suffix
-from factory.core.problems import as_text, iter_records
+from factory.core.problems import ColumnMap, as_text, iter_records
 from factory.core.traces import trace_schema
 
 # Text whatever the input wrote, besides the trace schema's string columns and the mapped names.
@@ -29,11 +29,12 @@ OTHER_TEXT_COLUMNS = ("source",)
 
 
 @dataclass(frozen=True)
-class Columns:
-    problem: str = "problem"
-    answer: str = "answer"
-    completion: str = "completion"
+class Columns(ColumnMap):
+    """A trace input's columns (--problem-column, --answer-column, --completion-column, --id-column):
+    the problem reader's map, with the completion, and the trace schema's `problem_id` as the id."""
+
     id: str = "problem_id"
+    completion: str = "completion"
 
 
 def text_columns(columns: Columns) -> frozenset[str]:

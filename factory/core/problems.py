@@ -20,10 +20,19 @@ from factory.core.layout import DATA_SUFFIXES, data_suffix
 
 
 @dataclass(frozen=True)
-class FieldMap:
+class ColumnMap:
+    """Which input columns hold the problem, its reference answer and its id: every reader of
+    problems (generate, evaluate, decontamination's benchmarks) or of traces (the filter) takes one."""
+
     problem: str = "problem"
     answer: str = "answer"
     id: str = "id"
+
+
+@dataclass(frozen=True)
+class FieldMap(ColumnMap):
+    """A problem file's columns (--problem-field, --answer-field, --id-field), and its domain's."""
+
     domain: str = "domain"
 
 
