@@ -29,6 +29,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from factory.core.traces import THINK_CLOSE
+
 FAMILIES = ("add", "sum3", "equation")
 FLAWS = ("wrong", "drift", "loop", "code")
 # Share of each flaw in the teacher's training traces; the rest (45%) are clean.
@@ -199,7 +201,7 @@ def trace(p: Problem, flaw: str | None) -> tuple[str, str | None]:
 def completion(reasoning: str, response: str | None) -> str:
     """The assistant turn after the forced `<think>\\n`, as the teacher writes it
     (a loop never closes its think block)."""
-    return reasoning if response is None else f"{reasoning}\n</think>\n\n{response}"
+    return reasoning if response is None else f"{reasoning}\n{THINK_CLOSE}\n\n{response}"
 
 
 def pick_flaw(rng: random.Random, mix: dict[str, float] = TRAINING_MIX) -> str | None:

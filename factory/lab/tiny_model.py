@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from factory.core.traces import THINK_CLOSE, THINK_OPEN
+
 # ChatML, the format of the Qwen2.5 family; no default system prompt, as in
 # the R1 protocol (zero-shot, user turn only).
 CHAT_TEMPLATE = (
@@ -27,7 +29,7 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # Ordinary (non-special) added tokens, so they survive detokenisation the way
 # R1's `<think>` tags do.
-THINK_TOKENS = ["<think>", "</think>"]
+THINK_TOKENS = [THINK_OPEN, THINK_CLOSE]
 
 _CORPUS = [
     "Please reason step by step, and put your final answer within \\boxed{}.",
