@@ -1,9 +1,9 @@
 """Teacher backends: the one interface they share, the one map of their names, the one flag.
 
-A backend turns `Request`s into `Completion`s (generators/sampling.py). The run loop
-(generators/run.py), evaluation (factory/evaluation.py) and a judge reusing a teacher all
-hold one through `TeacherBackend` and nothing else: what it can do is what the protocol
-says, never guessed with `getattr`. `--backend NAME` picks one from `BACKENDS`; each
+A backend turns `Request`s into `Completion`s. The run loop (generators/run.py), evaluation
+(factory/evaluation.py) and the filter's judge (filters/judge.py) all hold one through
+`TeacherBackend` (declared on the ground floor, factory/core/teacher.py) and nothing else:
+what it can do is what the protocol says, never guessed with `getattr`. `--backend NAME` picks one from `BACKENDS`; each
 backend class names the option groups it reads (generators/options.py), builds itself from
 a run's config, and writes its own lines of the dry run.
 
@@ -15,52 +15,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
+from factory.core.teacher import TeacherBackend
 from generators.engine import EngineBackend
 from generators.farm import FarmBackend
 from generators.options import EngineOptions, FarmOptions, Options, PlanOptions, RayOptions, changed_flags
 from generators.ray_backend import RayBackend
-from generators.sampling import Completion, Request, SamplingSpec
 
 if TYPE_CHECKING:
     from generators.config import GenerateConfig
-
-
-@runtime_checkable
-class TeacherBackend(Protocol):
-    """A teacher that samples completions. Completions come back in any order, each one as it
-    finishes; a rerun gets the same text for the same request (its seed is in the request)."""
-
-    name: ClassVar[str]                          # its --backend value, and "backend" in describe()
-    option_groups: ClassVar[tuple[type, ...]]    # the option groups it reads (generators/options.py)
-
-    @classmethod
-    def from_config(cls, config: GenerateConfig) -> TeacherBackend:
-        """The teacher started (or reached) for a run; InputError when it cannot be."""
-
-    @classmethod
-    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
-        """Its lines of the dry run, for `pending` pairs to generate: what would start, where.
-        Starts no teacher and writes nothing."""
-
-    @property
-    def context_length(self) -> int | None:
-        """Prompt + completion tokens the teacher allows (None: not known); longer prompts are
-        refused before the run folder exists."""
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        """Its own counts for the run summary (retries, batches, work per node); {} when none."""
-
-    def describe(self) -> dict:
-        """What ran, for the manifest: `backend` (its name) and its resolved settings; no secret."""
-
-    def generate(self, requests: Iterable[Request], spec: SamplingSpec) -> Iterator[Completion]:
-        """A completion per request, as each finishes; requests are read lazily, as it has room."""
-
-    def close(self) -> None:
-        """Stop what it started (engines, a Ray instance); safe to call more than once."""
 
 
 # The one map from a --backend value to its class.
@@ -112,3 +76,4 @@ def resolve_backend(config: BackendOptions | Any) -> None:
 def make_backend(config: GenerateConfig) -> TeacherBackend:
     """The teacher `config.backend` names, built from its own option groups."""
     return BACKENDS[config.backend].from_config(config)
+

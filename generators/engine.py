@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -247,7 +248,8 @@ class EngineBackend:
                     if req is None:  # a live feed with nothing new now: step what is in flight
                         break
                     params = SamplingParams(temperature=spec.temperature, top_p=spec.top_p,
-                                            max_tokens=spec.max_tokens, seed=req.seed)
+                                            max_tokens=spec.max_tokens, seed=req.seed,
+                                            structured_outputs=_structured(spec))
                     params.output_kind = RequestOutputKind.FINAL_ONLY
                     rid = f"factory-{next(_REQUEST_IDS)}"
                     engine.add_request(rid, {"prompt_token_ids": req.prompt_token_ids}, params)
@@ -268,3 +270,12 @@ class EngineBackend:
             # requests running inside a shared engine.
             if inflight:
                 engine.abort_request(list(inflight))
+
+
+def _structured(spec: SamplingSpec):
+    """vLLM's structured-output constraint for a spec that asks for JSON (the judge's verdict)."""
+    if spec.json_schema is None:
+        return None
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return StructuredOutputsParams(json=json.loads(spec.json_schema))

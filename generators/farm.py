@@ -17,6 +17,7 @@ The API key, if any, is read from the environment variable named by
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import random
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from factory.core.errors import InputError, RuntimeFailure
+from factory.core.teacher import redact
 from generators.options import FarmOptions, project
 from generators.sampling import Completion, Request, SamplingSpec
 
@@ -42,14 +44,6 @@ def normalize_endpoint(url: str) -> str:
     if not path.endswith("/v1"):
         path += "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def redact(url: str) -> str:
-    """URL without user:password@ for logs and manifests."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
-    return urlunsplit(parts)
 
 
 @dataclass
@@ -320,8 +314,11 @@ class _Dispatch:
         context_lengths = self.backend.context_lengths
         if ep.url in context_lengths:
             max_tokens = max(1, min(max_tokens, context_lengths[ep.url] - len(req.prompt_token_ids)))
-        return {"model": self.backend.model, "prompt": req.prompt_token_ids, "max_tokens": max_tokens,
+        body = {"model": self.backend.model, "prompt": req.prompt_token_ids, "max_tokens": max_tokens,
                 "temperature": self.spec.temperature, "top_p": self.spec.top_p, "seed": req.seed, "n": 1}
+        if self.spec.json_schema is not None:  # vLLM's constrained decoding (`vllm serve` reads it)
+            body["structured_outputs"] = {"json": json.loads(self.spec.json_schema)}
+        return body
 
     async def _call(self, ep: _Endpoint, item: _Item) -> None:
         import httpx
