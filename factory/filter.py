@@ -23,6 +23,7 @@ import sys
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
 from filters.chain import FilterRunConfig, run
+from generators.backend import JudgeTeachers
 
 
 def parse(argv: list[str] | None):
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
         quiet(config, config.out, "filter", beside=True)
-        report = run(config)
+        report = run(config, teachers=JudgeTeachers())
         print(report.table())
         print(f"check: {report.accepted:,} accepted + {report.input_rows - report.accepted:,} rejected = "
               f"{report.input_rows:,} input rows")

@@ -27,9 +27,10 @@ from factory.core.types import check_fields, check_type, did_you_mean, field_typ
 from factory.core.yamlfile import load_mapping
 from filters import registry  # noqa: F401  (fills the registry)
 from filters.base import GROUP, REGISTRY, Filter
+from filters.judge import JudgeOptionError, JudgeSpec
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-TOP_LEVEL = ("filters", "verify_timeout", "workers", "batch_rows")   # the keys a filters YAML may have
+TOP_LEVEL = ("filters", "verify_timeout", "workers", "batch_rows", "select")   # the keys a filters YAML may have
 
 
 @dataclass
@@ -44,6 +45,7 @@ class FilterConfig:
     verify_timeout: float = 5.0
     workers: int = 0            # 0: one per core
     batch_rows: int = 256
+    select: dict | None = None  # {pass_rate: [lo, hi]}: keep only problems whose pass rate is in the band
     source: str = "defaults"
     where: InitVar[Callable[..., str] | None] = None   # key path → "file:line" (FilterConfig.load)
 
@@ -68,8 +70,18 @@ class FilterConfig:
         for name in self.filters:  # options are valid values, not just valid names and types
             try:
                 self.build_one(name)
+            except JudgeOptionError as e:
+                raise ValueError(f"{at('filters', name, 'judge', *e.keys)}: {name}.{e}") from None
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{at('filters', name)}: {e}") from None
+        self.band = _band(self.select, at)
+        self.where = where
+
+    @property
+    def judge(self) -> JudgeSpec | None:
+        """The generative judge's settings (the correctness filter's `judge` block), or None."""
+        options = self.filters.get("correctness") or {}
+        return JudgeSpec.parse(options["judge"]) if options.get("judge") is not None else None
 
     @property
     def n_workers(self) -> int:
@@ -117,6 +129,9 @@ class FilterRunConfig(LogOptions):
                 "(--workers actors, default one per cluster CPU), same outputs", "choices": ["local", "ray"]})
     ray_address: str | None = field(default=None, metadata={
         "help": "with --backend ray: `auto` or ray://HOST:10001; default: a local Ray instance"})
+    hard_subset: bool = field(default=False, metadata={
+        "help": "keep the whole accepted set and write the accepted rows of the problems in the YAML's "
+                "difficulty band (select: {pass_rate: [lo, hi]}) to OUT/hard/ too, instead of dropping the others"})
 
     @property
     def partial(self) -> Path:
@@ -149,3 +164,20 @@ def _check_filter(name: str, options, at: Callable[..., str]) -> None:
         raise ValueError(f"{at('filters', name, unknown[0])}: filter {name!r}: unknown option(s) "
                          f"{', '.join(sorted(map(str, unknown)))} (known: {', '.join(shown)})")
     check_fields(REGISTRY[name], options or {}, lambda option: f"{at('filters', name, option)}: {name}.{option}")
+
+
+def _band(select, at: Callable[..., str]) -> tuple[float, float] | None:
+    """`select: {pass_rate: [lo, hi]}` as (lo, hi), checked: two numbers in [0, 1], lo <= hi."""
+    if select is None:
+        return None
+    if set(select) != {"pass_rate"}:
+        extra = sorted(map(str, set(select) - {"pass_rate"})) or ["(nothing)"]
+        raise ValueError(f"{at('select', *extra[:1])}: select takes one key, pass_rate: [lo, hi] "
+                         f"(got {', '.join(extra)})")
+    band = select["pass_rate"]
+    ok = isinstance(band, list) and len(band) == 2 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in band)
+    if not ok or band[0] > band[1]:
+        raise ValueError(f"{at('select', 'pass_rate')}: select.pass_rate must be [lo, hi] with 0 <= lo <= hi <= 1 "
+                         f"(a problem's share of correct samples), got {band!r}")
+    return float(band[0]), float(band[1])

@@ -13,6 +13,9 @@ Rows without a reference: `no_reference: drop` rejects them, `keep` keeps
 them unverified, `majority` compares them with the answer most of the
 problem's samples give (more than half of them), computed by the pipeline in
 a first pass.
+
+`judge: {model: …}` adds R1's generative judge for what these rules cannot
+decide (filters/judge.py; the referee step, filters/pipeline/referee.py, asks it).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from factory.core.teacher import redact
 from filters.answers import extract_answer, math_verify_equal, quick_compare
 from filters.base import AnswerCheck, register
+from filters.judge import JudgeSpec
 
 NO_REFERENCE_MODES = ("drop", "keep", "majority")
 MAX_ANSWER_CHARS = 2_000
@@ -37,15 +42,24 @@ class CorrectnessFilter(AnswerCheck):
     # (reference, predicted) -> "correct" | "wrong_answer" | "unparseable_answer";
     # the judge step swaps in one that defers to a killable process (filters/base.py AnswerCheck).
     verifier: Callable[[str, str], str] = field(default=math_verify_equal, repr=False)
+    judge: dict | None = None   # the generative judge's block (filters/judge.py), None: rules only
 
     def __post_init__(self):
         if self.no_reference not in NO_REFERENCE_MODES:
             raise ValueError(f"correctness.no_reference must be one of {', '.join(NO_REFERENCE_MODES)}, "
                              f"not {self.no_reference!r}")
+        self.judge_spec = JudgeSpec.parse(self.judge) if self.judge is not None else None
 
     @property
     def wants_majority(self) -> bool:
         return self.no_reference == "majority"
+
+    def options(self) -> dict:
+        """As the run used them; a judge farm's endpoints without their user:password@ (stats.json)."""
+        out = super().options()
+        if self.judge and self.judge.get("endpoints"):
+            out["judge"] = {**self.judge, "endpoints": [redact(str(u)) for u in self.judge["endpoints"]]}
+        return out
 
     def reject(self, row: dict) -> str | None:
         if not self.applies(row):

@@ -13,6 +13,7 @@ reasons stand for, the ones R1's rejection sampling exists to remove:
     leak             a benchmark problem in the data (decontamination)
     duplicate        the same trace again, or the same problem under another id (dedup)
     malformed        no closed think block, no response, a wall of text, control bytes
+    out_of_band      a problem outside the difficulty band (select: pass_rate)
     other            a reason of a filter this table does not know (a plug-in)
 
 `category(filter, reason)` maps a funnel reason to its flaw. `OutputFlaws`
@@ -30,7 +31,8 @@ from filters.format import FormatFilter
 from filters.language import LanguageFilter
 from filters.readability import ReadabilityFilter, code_in_reasoning
 
-FLAWS = ("wrong", "mixed_language", "loop_truncated", "code", "leak", "duplicate", "malformed", "other")
+FLAWS = ("wrong", "mixed_language", "loop_truncated", "code", "leak", "duplicate", "malformed", "out_of_band",
+         "other")
 DESCRIPTIONS = {
     "wrong": "wrong or missing final answer",
     "mixed_language": "reasoning mixes languages",
@@ -39,13 +41,14 @@ DESCRIPTIONS = {
     "leak": "benchmark problem (contamination)",
     "duplicate": "duplicate trace or problem",
     "malformed": "malformed (think block, response, wall of text)",
+    "out_of_band": "problem outside the difficulty band",
     "other": "other filters",
 }
 # Flaws a model's own outputs can show, judged per sample (the rest need a reference or the whole input).
 OUTPUT_FLAWS = ("mixed_language", "loop_truncated", "code", "malformed")
 
 _BY_FILTER = {"correctness": "wrong", "code_tests": "wrong", "language": "mixed_language", "decontamination": "leak",
-              "dedup": "duplicate"}
+              "dedup": "duplicate", "select": "out_of_band"}
 _BY_REASON = {("format", "truncated"): "loop_truncated", ("readability", "repeated_lines"): "loop_truncated",
               ("readability", "repetition"): "loop_truncated", ("readability", "too_long"): "loop_truncated",
               ("readability", "code_in_reasoning"): "code"}
@@ -65,7 +68,7 @@ def funnel_flaws(stages: list[dict]) -> dict[str, int]:
     for stage in stages:
         for reason, n in stage["reasons"].items():
             out[category(stage["filter"], reason)] += n
-    return {f: out[f] for f in FLAWS if f != "other" or out[f]}
+    return {f: out[f] for f in FLAWS if f not in ("other", "out_of_band") or out[f]}
 
 
 def flaw_map(stages: list[dict]) -> dict[str, dict[str, str]]:

@@ -136,6 +136,7 @@ class FilterReport:
     funnel: Funnel
     yields: Yield
     evidence: dict = field(default_factory=dict)   # filter name → its Evidence
+    notes: list = field(default_factory=list)      # more lines for the printed report (the judge, the band)
 
     @property
     def accepted(self) -> int:
@@ -146,4 +147,4 @@ class FilterReport:
         return self.funnel.input_rows
 
     def table(self) -> str:
-        return self.funnel.table() + "\n" + self.yields.table()
+        return "\n".join([self.funnel.table(), self.yields.table(), *self.notes])

@@ -13,11 +13,14 @@ if it has flags), plus its line in `BACKENDS` and its group in `TeacherOptions` 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from factory.core.errors import InputError
 from factory.core.teacher import TeacherBackend
+from factory.core.types import check_fields, did_you_mean
 from generators.engine import EngineBackend
 from generators.farm import FarmBackend
 from generators.options import EngineOptions, FarmOptions, Options, PlanOptions, RayOptions, changed_flags
@@ -77,3 +80,60 @@ def make_backend(config: GenerateConfig) -> TeacherBackend:
     """The teacher `config.backend` names, built from its own option groups."""
     return BACKENDS[config.backend].from_config(config)
 
+
+@dataclass(kw_only=True)
+class JudgeTeacherConfig(TeacherOptions):
+    """A generative judge's teacher (the filter's `correctness.judge` block, filters/judge.py): the
+    model and every teacher option group, with judge-sized defaults (a verdict is a short call,
+    so a farm gives up on a request sooner than generation does)."""
+
+    teacher: str
+    tokenizer: str | None = None
+    verbose: bool = False
+    request_timeout: float = 300.0
+    max_attempts: int = 3
+    dead_grace: float = 60.0
+
+
+class JudgeTeachers:
+    """What factory.filter hands the filter pipeline to start its judge's teacher with (the
+    `filters.judge.Teachers` protocol): any backend of `BACKENDS`, configured by the YAML block's
+    keys as `generate` is by its flags (`endpoints`, `backend`, `replicas`, `max_model_len`…)."""
+
+    def config(self, model: str, options: dict) -> JudgeTeacherConfig:
+        if options.get("endpoints") and "backend" not in options:
+            options = {**options, "backend": "farm"}   # endpoints mean a farm, as with generate's flags
+        return JudgeTeacherConfig(teacher=model, **options)
+
+    def check(self, model: str, options: dict) -> tuple[str, str] | None:
+        known = {f.name for f in dataclasses.fields(JudgeTeacherConfig) if f.init} - {"teacher", "tokenizer",
+                                                                                    "dry_run", "verbose"}
+        for key, value in options.items():
+            if key not in known:
+                return key, f"unknown option{did_you_mean(str(key), sorted(known))}: a judge block takes the " \
+                            "judge's own keys (model, when, policy, show, …) and generate's teacher options " \
+                            "(backend, endpoints, replicas, max_model_len, …; docs/filter.md)"
+            if key == "backend" and value not in BACKENDS:
+                return key, f"must be one of {', '.join(BACKENDS)}, not {value!r}"
+            try:
+                check_fields(JudgeTeacherConfig, {key: value}, lambda k: "expected")
+            except ValueError as e:
+                return key, str(e).removeprefix("expected: ")
+        try:
+            self.config(model, options)
+        except ValueError as e:
+            return next((k for k in options if k.replace("_", "-") in str(e)), "backend"), str(e)
+        return None
+
+    def start(self, model: str, tokenizer: str | None, options: dict) -> TeacherBackend:
+        config = self.config(model, options)
+        config.tokenizer = tokenizer
+        return make_backend(config)
+
+    def tokenizer(self, name: str):
+        try:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(name)
+        except Exception as e:
+            raise InputError(f"cannot load the judge's tokenizer {name!r}: {type(e).__name__}: {e}") from None

@@ -2,7 +2,7 @@
 
   generate run   OUT/manifest.json, OUT/traces/shard-*.parquet
   filter run     OUT/accepted/*.parquet, OUT/rejected/*.parquet, OUT/stats.json,
-                 OUT/problems.parquet, OUT/funnel.png
+                 OUT/problems.parquet, OUT/funnel.png (and OUT/hard/*.parquet with --hard-subset)
   benchmarks     factory/data/benchmarks/<name>.jsonl (evaluation and decontamination)
 
 `data_files` is how every stage reads "a run folder, a folder of files, or a file":
@@ -20,6 +20,7 @@ from factory.core.errors import InputError
 TRACES = "traces"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
+HARD = "hard"          # a filter run's hard subset (--hard-subset): the accepted rows in the difficulty band
 MANIFEST = "manifest.json"
 STATS = "stats.json"
 PROBLEMS = "problems.parquet"

@@ -27,13 +27,13 @@ def size_category(n: int) -> str:
 
 def metadata(staged: Staged, *, pretty_name: str, license: str, language: list[str]) -> dict:
     configs = []
-    for i, (name, files) in enumerate(sorted(staged.configs.items(), key=lambda kv: kv[0] == "rejected")):
+    for i, (name, files) in enumerate(sorted(staged.configs.items(), key=lambda kv: kv[0] in ("hard", "rejected"))):
         folder = str(Path(files[0]).parent)
         entry = {"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/train-*.parquet"}]}
         if i == 0:
             entry["default"] = True
         configs.append(entry)
-    accepted = sum(n for c, n in staged.rows.items() if c != "rejected")
+    accepted = sum(n for c, n in staged.rows.items() if c not in ("rejected", "hard"))
     return {"license": license, "language": language, "task_categories": ["text-generation"],
             "tags": ["reasoning", "math", "distillation", "chain-of-thought", "r1-factory"],
             "size_categories": [size_category(accepted)], "pretty_name": pretty_name, "configs": configs}
@@ -81,7 +81,8 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
     stats = staged.stats
     # Sections in card order; each returns its lines, blank separators included.
     parts = (_header(meta, pretty_name, stats) + _provenance_section(staged) + _funnel_section(stats)
-             + _yield_section(stats, images) + _decontamination_section(stats) + _lengths_section(staged)
+             + _judge_section(stats) + _yield_section(stats, images) + _band_section(stats, staged)
+             + _decontamination_section(stats) + _lengths_section(staged)
              + _usage_section(repo_id, meta) + _columns_section(staged) + _licence_section(license))
     return "\n".join(parts)
 
@@ -148,6 +149,51 @@ def _funnel_section(stats: dict) -> list[str]:
                                            [[d, v.get("input", 0), v.get("accepted", 0)] + [v.get(n, 0) for n in names]
                                             for d, v in sorted(by_domain.items())]), ""]
     return out
+
+
+def _judge_section(stats: dict) -> list[str]:
+    """What the generative judge did (stats.json "judge"): which rows it saw, what it cost, what it changed,
+    and how often it agreed with the rule; nothing when the run had no judge."""
+    j = stats.get("judge")
+    if not j:
+        return []
+    agree = j.get("agreement") or {}
+    rate = agree.get("rate")
+    rows = [["judge model", f"`{published(j.get('model'))}`"],
+            ["rows it judged", f"{j['rows']:,} (when: `{j['when']}`)"],
+            ["decided by", f"`{j['policy']}`"], ["verdicts", f"{j['verdicts']['correct']:,} correct, "
+                                                            f"{j['verdicts']['incorrect']:,} incorrect, "
+                                                            f"{j['verdicts']['none']:,} none"],
+            ["unreadable replies / timeouts / errors", f"{j['unreadable']:,} / {j['timeouts']:,} / {j['errors']:,}"],
+            ["flipped to correct / to rejected", f"{j['flipped']['to_correct']:,} / {j['flipped']['to_rejected']:,}"],
+            ["agreement with the rule", f"{agree.get('agree', 0):,} of {agree.get('both_decided', 0):,}"
+                                        + (f" ({100 * rate:.1f}%)" if rate is not None else "")],
+            ["cost", f"{j['completion_tokens']:,} completion tokens, {j['seconds']:,.0f} s "
+                     f"({j['cache_hits']:,} verdicts from the cache)"]]
+    return ["## Correctness beyond rules: the judge", "",
+            "Answers the rules could not decide went to a generative judge (R1's generative reward model), which "
+            "read the problem, the reference and the answer. Each row it saw keeps `correct_rule`, `correct_judge` "
+            "and `judge_reason`; a verdict it could not read is recorded as none, never guessed.", "",
+            _table(["", ""], rows), ""]
+
+
+def _band_section(stats: dict, staged: Staged) -> list[str]:
+    """The difficulty band (stats.json "select"): the pass-rate band, and the hard subset's config when staged."""
+    b = stats.get("select")
+    if not b:
+        return []
+    lo, hi = b["pass_rate"]
+    out = ["## Difficulty band", "",
+           f"Problems were kept by pass rate (the share of a problem's samples that were correct) in "
+           f"[{lo}, {hi}]: {b['problems_in_band']:,} of {b['problems_with_pass_rate']:,} problems."]
+    if b.get("mode") == "hard_subset":
+        where = " It is published as the `hard` config." if "hard" in staged.configs else ""
+        out += ["", f"The dataset itself is the whole accepted set; the **hard subset** holds the "
+                    f"{b.get('hard_rows', 0):,} accepted traces of the problems in the band.{where}"]
+    else:
+        out += ["", f"The accepted traces of {b['accepted_problems_out_of_band']:,} problems outside the band "
+                    "were dropped (`out_of_band`)."]
+    return out + [""]
 
 
 def _flaws_lines(stats: dict) -> list[str]:

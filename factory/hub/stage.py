@@ -3,6 +3,7 @@
     STAGE/
     ├── README.md                                  dataset card (factory/hub/card.py)
     ├── data/train-00000-of-00002.parquet          one config, or data/<domain>/… per domain
+    ├── hard/train-00000-of-00001.parquet          the filter's hard subset (--hard-subset): a "hard" config
     ├── rejected/train-00000-of-00001.parquet      with --with-rejected: a "rejected" config
     ├── images/funnel.png, pass_rate.png, lengths.png   shown in the card
     ├── factory_schema.json                        the rows' schema: compared on re-publish
@@ -222,6 +223,16 @@ def _write_accepted(accepted: list[Path], out_schema, out: Path, writers: _Confi
     return lengths
 
 
+def _write_hard(folder: Path, out_schema, out: Path, writers: _ConfigWriters, *, batch_rows: int) -> None:
+    """The filter's hard subset (OUT/hard/, `--hard-subset`), reject columns dropped, as the "hard" config."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for p in sorted((folder / layout.HARD).glob("*.parquet")):
+        for batch in pq.ParquetFile(p).iter_batches(batch_size=batch_rows, columns=out_schema.names):
+            writers.get("hard", out / "hard", out_schema).add_table(pa.Table.from_batches([batch]).cast(out_schema))
+
+
 def _write_rejected(folder: Path, out: Path, writers: _ConfigWriters, *, batch_rows: int) -> None:
     """Streams the rejected rows, every column kept, into the "rejected" config (none when there are none)."""
     import pyarrow as pa
@@ -262,6 +273,7 @@ def stage(folder: Path, out: Path, *, with_rejected: bool = False, max_file_mb: 
     (out / "data").mkdir(parents=True, exist_ok=True)
     writers = _ConfigWriters(max_file_mb, max_row_group_mb)
     lengths = _write_accepted(accepted, out_schema, out, writers, per_domain=per_domain, batch_rows=batch_rows)
+    _write_hard(folder, out_schema, out, writers, batch_rows=batch_rows)
     if with_rejected:
         _write_rejected(folder, out, writers, batch_rows=batch_rows)
 

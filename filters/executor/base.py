@@ -1,10 +1,12 @@
 """What an executor runs and promises.
 
 An executor maps the judge step over batches of input rows (anywhere: worker processes, Ray
-actors, with the math-verify calls in killable processes of its own) and runs the grouped step
-per group, each group's rows in input order. It hands back every input batch in input order,
-each row with its decision; writing them is the output step's, in the caller's process
-(filters/chain.py). Whatever the executor, the decisions are the same (tests/test_ray.py).
+actors, with the math-verify calls in killable processes of its own), hands the settled verdicts
+to the referee step (the generative judge, where one is configured, in the caller's process, which
+holds its teacher; the Ray executor does not yet, and the chain refuses a judge there), and runs
+the grouped step per group, each group's rows in input order. It hands back every input batch in
+input order, each row with its decision; writing them is the output step's, in the caller's
+process (filters/chain.py). Whatever the executor, the decisions are the same (tests/test_ray.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Iterator, Protocol
 
 from filters.pipeline.group import GroupStep
 from filters.pipeline.judge import JudgeStep
+from filters.pipeline.referee import Referee
 from filters.pipeline.rows import Batch, RowView
 from filters.source import TraceSource
 
@@ -24,6 +27,7 @@ class Steps:
 
     view: RowView      # an input table → rows
     judge: JudgeStep   # rows → verdicts, anywhere
+    referee: Referee   # settled verdicts → the generative judge's, in the caller's process
     group: GroupStep   # in input order within each group
 
 

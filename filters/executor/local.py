@@ -4,8 +4,9 @@ Each batch of rows is one pool task running the judge step; several batches are 
 three per worker ahead of the oldest). As soon as a batch is back, its math-verify calls become
 pool tasks of their own with a hard time limit (`Verifies`): on timeout pebble kills that worker
 and starts another, so the row is rejected as `verify_timeout` and the run goes on. Batches are
-handed back in input order once their verdicts are settled; the grouped step runs here, in this
-process, over the whole input in order, which is every group's order.
+handed back in input order once their verdicts are settled, through the referee step (the
+generative judge, here, where its teacher is); the grouped step runs here, in this process, over
+the whole input in order, which is every group's order.
 """
 
 from __future__ import annotations
@@ -76,15 +77,22 @@ def _back(batch: _InFlight, verifies: Verifies) -> None:
 
 
 def _advance(window: deque, verifies: Verifies, steps: Steps, block: bool) -> Iterator[Batch]:
-    """The batches at the head of the window whose verdicts are settled (with `block`, at least one)."""
+    """The batches at the head of the window whose verdicts are settled (with `block`, at least one),
+    refereed together (one fuller call to a judge) and decided."""
     for b in window:  # queue verifies as soon as any batch is back from the workers
         if b.verdicts is None and b.judged.done():
             _back(b, verifies)
     if block and window[0].verdicts is None:
         _back(window[0], verifies)
+    ready = []
     while window and ((window[0].verdicts is not None and verifies.ready(window[0].verdicts))
                       or (block and window[0].verdicts is not None)):
         b = window.popleft()
+        for v in b.verdicts:
+            v.settle_answer(verifies.verdict)
+        ready.append(b)
+        block = False
+    steps.referee([(b.rows, b.verdicts) for b in ready])
+    for b in ready:
         yield Batch(b.table, b.rows, [decide(row, v, verifies.verdict, steps.group)
                                       for row, v in zip(b.rows, b.verdicts)])
-        block = False

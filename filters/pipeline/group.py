@@ -38,9 +38,9 @@ def decide(row: dict, v: Verdict, verdict_of, group: GroupStep) -> Decision:
     rejection (its answer settled through `verdict_of`), else the group filters'."""
     first = v.settle(verdict_of)
     if first is not None:
-        return Decision(first[1], first[2], v.answer)
+        return Decision(first[1], first[2], v.answer, v.judged)
     if v.features is not None:
         dropped = group.decide(row["problem_id"], v.features)
         if dropped:
-            return Decision(*dropped, v.answer)
-    return Decision(answer=v.answer)
+            return Decision(*dropped, v.answer, v.judged)
+    return Decision(answer=v.answer, judged=v.judged)

@@ -46,13 +46,23 @@ class Verdict:
     checked_by: tuple | None = None  # (position, filter) of the answer check that set `answer`
     pending: tuple | None = None   # (reference, answer) for math-verify; then `answer` is settled later
     features: list | None = None   # each group filter's features, for a row that may be accepted
+    judged: tuple | None = None    # (rule's verdict, judge's, judge's reason) of a row the judge saw
 
     def settle(self, verdict_of) -> tuple | None:
         """(position, filter, reason) of the row's first rejection before the group filters, or None;
-        settles `answer` (a pending pair through `verdict_of`). The answer check's verdict counts
-        from its place in the chain, wherever it ran."""
+        settles `answer` (a pending pair through `verdict_of`) first."""
+        self.settle_answer(verdict_of)
+        return self.first_rejection()
+
+    def settle_answer(self, verdict_of) -> None:
+        """The pending math-verify pair's verdict, through `verdict_of`, as the answer's."""
         if self.pending:
             self.answer = verdict_of(self.pending)
+            self.pending = None
+
+    def first_rejection(self) -> tuple | None:
+        """(position, filter, reason) of the row's first rejection before the group filters, or None.
+        The answer check's verdict counts from its place in the chain, wherever it ran."""
         first = self.first
         if self.answer not in (None, "correct") and (first is None or self.checked_by[0] < first[0]):
             first = (*self.checked_by, self.answer)
@@ -71,10 +81,13 @@ class JudgeStep:
     features. Built and prepared once in the main process; `setup` runs in each process that
     judges (never in the main process: it defers the verifiers)."""
 
-    def __init__(self, filters: list[Filter], verify_timeout: float):
+    def __init__(self, filters: list[Filter], verify_timeout: float, judged: bool = False):
+        """`judged`: a generative judge may still turn a rejected answer into a correct one (the
+        referee step), so the group filters' features are computed whatever the answer."""
         self.checks = [f for f in filters if f.kind != GROUP]   # positions: the configured order
         self.group_filters = [f for f in filters if f.kind == GROUP]
         self.verify_timeout = verify_timeout
+        self.judged = judged
 
     def setup(self) -> None:
         logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -105,7 +118,7 @@ class JudgeStep:
                 self._record(v, pos, f, r)
             if r and not isinstance(r, Pending):
                 v.first = (pos, f.name, r)
-        if self.group_filters and v.first is None and v.answer in (None, "correct"):
+        if self.group_filters and v.first is None and (self.judged or v.answer in (None, "correct")):
             v.features = [g.features(row) for g in self.group_filters]
         return v
 

@@ -29,6 +29,7 @@ class Decision:
     filter: str | None = None
     reason: str | None = None      # a `Reason` where it carries evidence
     answer: str | None = None
+    judged: tuple | None = None    # (rule's verdict, judge's, judge's reason) where the judge saw the row
 
 
 @dataclass
