@@ -11,6 +11,7 @@ decided batch, in input order, to `OUT.partial/`, renamed to `OUT/` only once ac
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import closing
 
 from factory.core import outdir
@@ -23,6 +24,7 @@ from filters.executor.base import Executor, Steps
 from filters.executor.local import LocalExecutor
 from filters.executor.ray import RayExecutor
 from filters.judge import Teachers
+from filters.judge_cache import JudgeCache
 from filters.pipeline.band import Band
 from filters.pipeline.group import GroupStep
 from filters.pipeline.judge import JudgeStep
@@ -86,16 +88,17 @@ def _check_judge_and_band(cfg: FilterRunConfig, fconfig: FilterConfig, teachers:
     if judge is None:
         return
     at = fconfig.where or (lambda *keys: fconfig.source)
-    if cfg.backend == "ray":
-        raise InputError(f"{at('filters', 'correctness', 'judge')}: the generative judge runs with the filter's "
-                         "local executor (--backend local); its teacher can still be Ray replicas "
-                         "(judge: {backend: ray})")
     if teachers is None:
         raise InputError(f"{at('filters', 'correctness', 'judge')}: this caller cannot start a judge's teacher; "
                          "run the judge through python -m factory.filter")
     bad = teachers.check(judge.model, judge.teacher)
     if bad:
         raise InputError(f"{at('filters', 'correctness', 'judge', bad[0])}: correctness.judge.{bad[0]}: {bad[1]}")
+    try:  # the verdict cache opens (or is made) now, not after the first judge call
+        JudgeCache(judge.cache_path(), judge.identity()).close()
+    except (OSError, sqlite3.Error) as e:
+        raise InputError(f"{at('filters', 'correctness', 'judge', 'cache')}: correctness.judge.cache "
+                         f"{judge.cache_path()}: cannot open it: {e}") from None
 
 
 def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, source: TraceSource,

@@ -15,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+
+from factory.core.errors import RuntimeFailure
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY,        -- sha256 of the judge's identity and the content judged
@@ -50,8 +53,9 @@ class JudgeCache:
         found: dict[str, tuple] = {}
         for i in range(0, len(keys), 500):
             part = keys[i:i + 500]
-            rows = self.db.execute(f"SELECT key, correct, reason, completion_tokens FROM verdicts WHERE key IN "
-                                   f"({','.join('?' * len(part))})", part).fetchall()
+            with self._failing("read"):
+                rows = self.db.execute(f"SELECT key, correct, reason, completion_tokens FROM verdicts WHERE key IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall()
             for key, correct, reason, tokens in rows:
                 found[key] = (None if correct is None else bool(correct), reason, tokens)
         self.hits += len(found)
@@ -62,12 +66,22 @@ class JudgeCache:
         """One judge call's verdicts, committed together."""
         if not verdicts:
             return
-        with self.db:
+        with self._failing("write to"), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT OR IGNORE INTO verdicts (key, judge, correct, reason, completion_tokens) VALUES (?,?,?,?,?)",
                 [(k, self.judge, None if c is None else int(c), r, t) for k, (c, r, t) in verdicts.items()])
         self.written += len(verdicts)
+
+    @contextmanager
+    def _failing(self, what: str):
+        """A full or read-only disk under the cache stops the run (exit 1), named; the verdicts
+        committed so far stay, so the rerun asks only for the rest."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise RuntimeFailure(f"cannot {what} the judge's cache {self.path}: {e}; the verdicts committed "
+                                 "so far are kept; rerun once fixed") from None
 
     def close(self) -> None:
         self.db.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from factory.core.errors import InputError
@@ -106,6 +107,8 @@ class JudgeTeachers:
         return JudgeTeacherConfig(teacher=model, **options)
 
     def check(self, model: str, options: dict) -> tuple[str, str] | None:
+        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+            return "model", f"{model}: no such folder (a local model folder, or a Hub id / a farm's served name)"
         known = {f.name for f in dataclasses.fields(JudgeTeacherConfig) if f.init} - {"teacher", "tokenizer",
                                                                                     "dry_run", "verbose"}
         for key, value in options.items():

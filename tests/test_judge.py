@@ -270,6 +270,7 @@ def test_kill_9_loses_at_most_the_verdicts_in_flight(server, tiny_model, tmp_pat
                 pass
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(1.0)   # the server finishes (and counts) the requests the killed run had in flight
     cached = sqlite3.connect(db).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
     asked_before = s.calls()
     assert asked_before - cached <= 2 + 2   # the call in flight, and one whose reply was on its way
@@ -392,9 +393,11 @@ def test_hard_subset_writes_the_band_beside_the_whole_accepted_set(tmp_path):
     ("filters:\n  correctness:\n    judge:\n      when: all\n", [], 3, "judge.model is required"),
     ("filters:\n  correctness:\n    judge:\n      model: m\n      max_tokens: lots\n", [], 5, "expected int"),
     ("filters:\n  correctness:\n    judge:\n      model: m\n      replica: 2\n", [], 5, "did you mean replicas"),
+    ("filters:\n  correctness:\n    judge:\n      model: /no/such/judge\n", [], 4, "no such folder"),
+    ("filters:\n  correctness:\n    judge:\n      model: m\n      cache: /proc/no/judge.sqlite\n", [], 5,
+     "cannot open it"),
     ("filters:\n  correctness:\n    judge:\n      model: m\n      backend: sglang\n", [], 5, "engine, farm, ray"),
     ("filters:\n  correctness:\n    judge:\n      model: m\n      backend: farm\n", [], 5, "needs --endpoints"),
-    ("filters:\n  correctness:\n    judge: {model: m}\n", ["--backend", "ray"], 3, "local executor"),
     ("select:\n  pass_rate: [0.2, 1.5]\nfilters:\n  correctness: {}\n", [], 2, "0 <= lo <= hi <= 1"),
     ("select:\n  pass_rate: [0.6, 0.2]\nfilters:\n  correctness: {}\n", [], 2, "0 <= lo <= hi <= 1"),
     ("select:\n  rate: [0.2, 0.5]\nfilters:\n  correctness: {}\n", [], 2, "select takes one key"),
@@ -442,3 +445,26 @@ def test_the_card_reports_the_judge_and_publishes_the_hard_subset(server, tiny_m
     hard = datasets.load_dataset(str(tmp_path / "stage"), "hard", split="train")
     assert hard.num_rows == stats["select"]["hard_rows"] == len(_rows(tmp_path / "out")["hard"])
     assert "reject_reason" not in hard.column_names and "correct_judge" in hard.column_names
+
+
+def test_a_full_disk_under_the_cache_stops_the_run_and_keeps_what_it_committed(server, tiny_model, tmp_path):
+    from test_nothing_lost import _mount, one_line_error
+
+    disk = tmp_path / "tiny-disk"
+    if not _mount(disk, "size=96k"):
+        pytest.skip("needs permission to mount a tmpfs (root)")
+    try:
+        s = server()
+        shapes = {f"d{i}": (f"So the total is {i}.", str(i)) for i in range(60)}
+        traces = _traces(tmp_path / "in.jsonl", shapes, samples=1)
+        judge = {**_farm_judge(tiny_model, s, tmp_path, batch=1), "cache": str(disk / "judge.sqlite")}
+        config = _yaml(tmp_path / "f.yaml", judge)
+        proc = subprocess.run(python_cmd("-m", "factory.filter", "--input", str(traces), "--out",
+                                         str(tmp_path / "out"), "--config", str(config), "--workers", "1"),
+                              capture_output=True, text=True, timeout=300)
+        one_line_error(proc, 1, "the judge's cache", "rerun")
+        assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+        kept = sqlite3.connect(disk / "judge.sqlite").execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        assert 0 < kept < 60
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

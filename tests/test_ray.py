@@ -264,3 +264,38 @@ def test_evaluate_dry_run_prints_each_benchmarks_ray_plan(tiny_model, tmp_path):
     assert "== lab" in proc.stdout and "5 x 2 samples = 10 pairs" in proc.stdout
     assert "replicas           2" in proc.stdout
     assert not out.exists()
+
+
+def test_filter_ray_backend_with_a_judge_matches_local(tiny_model, tmp_path):
+    """The referee step between the Ray stages: the same verdicts, columns and decisions as the local
+    executor's, and a row the judge keeps still meets dedup (its copy is dropped on both)."""
+    from factory import filter as filter_cli
+    from test_judge import JudgeServer, _farm_judge, _traces
+
+    server = JudgeServer(tiny_model, tmp_path)
+    try:
+        src = _traces(tmp_path / "in.jsonl")
+        rows = [json.loads(line) for line in src.read_text().splitlines()]
+        rows.append(next(r for r in rows if r["problem_id"] == "flip"))   # an exact duplicate the judge keeps
+        write_jsonl(src, rows)
+        for name, flags in (("local", []), ("ray", ["--backend", "ray"])):
+            judge = {**_farm_judge(tiny_model, server, tmp_path, when="rejected"),
+                     "cache": str(tmp_path / f"{name}.sqlite")}
+            config = tmp_path / f"{name}.yaml"
+            config.write_text("filters:\n  format: {}\n  correctness:\n    judge: " + json.dumps(judge)
+                              + "\n  dedup: {}\n")
+            assert filter_cli.main(["--input", str(src), "--config", str(config), "--workers", "2",
+                                    "--out", str(tmp_path / name), *flags]) == 0
+    finally:
+        server.kill()
+    a, b = _filter_outputs(tmp_path / "local"), _filter_outputs(tmp_path / "ray")
+    for part in ("accepted", "rejected"):
+        assert a[part][1].equals(b[part][1]), part
+    assert a["stats"]["funnel"] == b["stats"]["funnel"]
+    drop = ("seconds", "cache", "backend")
+    assert {k: v for k, v in a["stats"]["judge"].items() if k not in drop} == \
+        {k: v for k, v in b["stats"]["judge"].items() if k not in drop}
+    rejected = b["rejected"][1].to_pylist()
+    assert [r["reject_reason"] for r in rejected if r["problem_id"] == "flip"] == ["exact_duplicate"]
+    assert {r["problem_id"] for r in b["accepted"][1].to_pylist()} == {"ok", "flip", "unmarked"}
+

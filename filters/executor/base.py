@@ -3,7 +3,7 @@
 An executor maps the judge step over batches of input rows (anywhere: worker processes, Ray
 actors, with the math-verify calls in killable processes of its own), hands the settled verdicts
 to the referee step (the generative judge, where one is configured, in the caller's process, which
-holds its teacher; the Ray executor does not yet, and the chain refuses a judge there), and runs
+holds its teacher: the local executor per window of batches, Ray's between its stages), and runs
 the grouped step per group, each group's rows in input order. It hands back every input batch in
 input order, each row with its decision; writing them is the output step's, in the caller's
 process (filters/chain.py). Whatever the executor, the decisions are the same (tests/test_ray.py).

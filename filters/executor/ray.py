@@ -5,6 +5,9 @@
    process with the same hard time limit (`Verifies`), and returns per row only the decision,
    the answer verdict, the group filters' features and groups (small columns; the traces stay
    where they are).
+   With a generative judge, each row the judge must see also carries its prompt and the rule's
+   verdict; the driver then judges those (the referee step, where the judge's teacher is: this
+   process) between the two stages.
 2. Group, for each group filter: `groupby(its group).map_groups`, each group sorted by input
    position, the grouped step over the rows still in.
 3. The decisions come back to the driver, which reads the input once more in order and hands each
@@ -27,12 +30,15 @@ from factory.core.ray import connect
 from filters.base import Reason
 from filters.executor.base import Steps
 from filters.pipeline.group import GroupStep
-from filters.pipeline.judge import Verifies
+from filters.pipeline.judge import Verdict, Verifies
+from filters.pipeline.referee import Referee
 from filters.pipeline.rows import Batch, Decision
 from filters.source import TraceSource, parquet_tables
 
 # What the stages return per input row, and what the driver reads of it.
 _DECISION = ("pos", "filter", "reason", "detail", "answer")
+_JUDGED = ("judge_rule", "judge_message")   # for the referee step: the rule's verdict, the judge's prompt
+_VERDICTS = ("correct_rule", "correct_judge", "judge_reason")   # what the referee step adds
 
 
 class RayExecutor:
@@ -66,7 +72,8 @@ class RayExecutor:
 
         decided = self._stages(steps, source)
         try:
-            decisions = _collect(decided.select_columns(list(_DECISION)), source.num_rows)
+            wanted = [*_DECISION, *(_VERDICTS if steps.referee.active else ())]
+            decisions = _collect(decided.select_columns(wanted), source.num_rows)
         except ray.exceptions.RayTaskError as e:  # bad input found by a worker: one line, as locally
             if isinstance(e.cause, InputError):
                 raise e.cause from None
@@ -88,6 +95,8 @@ class RayExecutor:
                             fn_constructor_kwargs={"steps": steps, "batch_rows": self.batch_rows},
                             compute=ActorPoolStrategy(min_size=1, max_size=n, initial_size=n), num_cpus=1,
                             max_restarts=-1, max_task_retries=-1)
+        if steps.referee.active:
+            ds = _refereed(ds, steps.referee)
         for i, step in enumerate(steps.group.split()):
             ds = ds.groupby(f"group_{i}").map_groups(_Grouped, fn_constructor_kwargs={"step": step, "index": i},
                                                      batch_format="pyarrow",
@@ -104,14 +113,22 @@ class _Judge:
         self.verifies = Verifies(ProcessPool(max_workers=1), steps.judge.verify_timeout)
 
     def __call__(self, items: dict) -> dict:
-        groups = self.steps.group.filters
-        out: dict[str, list] = {k: [] for k in (*_DECISION, "problem_id", *_group_columns(len(groups)))}
+        groups, referee = self.steps.group.filters, self.steps.referee
+        out: dict[str, list] = {k: [] for k in (*_DECISION, *_JUDGED, "problem_id", *_group_columns(len(groups)))}
         for item in _unpack(items):
             pos = item["offset"]
             for table in _read(item, self.batch_rows):
                 rows = self.steps.view(table)
-                for row, v in zip(rows, self.steps.judge(rows)):
-                    first = v.settle(self.verifies.verdict)
+                verdicts = self.steps.judge(rows)
+                for v in verdicts:
+                    v.settle_answer(self.verifies.verdict)
+                asks = {id(v): (rule, message) for v, rule, message in
+                        (referee.select(rows, verdicts) if referee.active else [])}
+                for row, v in zip(rows, verdicts):
+                    rule, message = asks.get(id(v), (None, None))
+                    out["judge_rule"].append(rule)
+                    out["judge_message"].append(message)
+                    first = v.first_rejection()
                     name, reason = (first[1], first[2]) if first is not None else (None, None)
                     text, detail = Reason.encode(reason)
                     for k, value in zip(_DECISION, (pos, name, text, detail, v.answer)):
@@ -119,7 +136,7 @@ class _Judge:
                     out["problem_id"].append(row["problem_id"])
                     for i, g in enumerate(groups):
                         out[f"group_{i}"].append(g.group(row["problem_id"]))
-                        out[f"features_{i}"].append(pickle.dumps(v.features[i]) if first is None else None)
+                        out[f"features_{i}"].append(pickle.dumps(v.features[i]) if v.features is not None else None)
                     pos += 1
         return _table(out)
 
@@ -132,7 +149,7 @@ def _table(out: dict):
     import pyarrow as pa
 
     types = {"pos": pa.int64(), "filter": pa.string(), "reason": pa.string(), "detail": pa.string(),
-             "answer": pa.string(), "problem_id": pa.string()}
+             "answer": pa.string(), "problem_id": pa.string(), "judge_rule": pa.bool_(), "judge_message": pa.string()}
     return pa.table({k: pa.array(v, type=types.get(k, pa.binary() if k.startswith("features_") else pa.string()))
                      for k, v in out.items()})
 
@@ -181,13 +198,50 @@ class _Grouped:
         return group
 
 
+def _refereed(ds, referee: Referee):
+    """The referee step between the Ray stages: the rows that carry a judge's prompt are judged here,
+    in the driver (where the judge's teacher is), and their decision columns rewritten."""
+    import pyarrow as pa
+    import ray.data
+
+    tables = list(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+    wanted, cells = [], []
+    for ti, t in enumerate(tables):
+        answers = t.column("answer").to_pylist()
+        for ri, (rule, message) in enumerate(zip(*(t.column(c).to_pylist() for c in _JUDGED))):
+            if message is not None:
+                v = Verdict(answer=answers[ri])
+                wanted.append((v, rule, message))
+                cells.append((ti, ri, v))
+    referee.settle(wanted)
+    columns = [{c: t.column(c).to_pylist() for c in ("filter", "reason", "detail", "answer")} |
+               {c: [None] * t.num_rows for c in _VERDICTS} for t in tables]
+    for ti, ri, v in cells:  # a judged row had no other rejection: its answer is its decision
+        col = columns[ti]
+        col["answer"][ri] = v.answer
+        col["filter"][ri], reason = (None, None) if v.answer == "correct" else (referee.check, v.answer)
+        col["reason"][ri], col["detail"][ri] = Reason.encode(reason)
+        col["correct_rule"][ri], col["correct_judge"][ri], col["judge_reason"][ri] = v.judged
+    types = {"correct_rule": pa.bool_(), "correct_judge": pa.bool_()}
+    out = []
+    for t, col in zip(tables, columns):
+        t = t.drop_columns([c for c in col if c in t.schema.names])
+        for name, values in col.items():
+            t = t.append_column(name, pa.array(values, types.get(name, pa.string())))
+        out.append(t)
+    return ray.data.from_arrow(out)
+
+
 def _collect(decided_ds, total: int) -> list[Decision]:
     """The decision of every input position, from the Ray stages' output."""
     decisions: list[Any] = [None] * total
     progress = Progress(total, unit="rows judged")
     for b in decided_ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        for pos, name, reason, detail, answer in zip(*(b.column(c).to_pylist() for c in _DECISION)):
-            decisions[pos] = Decision(name, Reason.decode(reason, detail), answer)
+        judged = zip(*(b.column(c).to_pylist() for c in _VERDICTS)) if "judge_reason" in b.schema.names \
+            else [None] * b.num_rows
+        for (pos, name, reason, detail, answer), j in zip(zip(*(b.column(c).to_pylist() for c in _DECISION)), judged):
+            decisions[pos] = Decision(name, Reason.decode(reason, detail), answer,
+                                      j if j is not None and j[2] is not None else None)
         progress.update(b.num_rows)
     progress.close()
     if any(d is None for d in decisions):

@@ -16,7 +16,7 @@ from collections import Counter
 
 from factory.core.teacher import Request, SamplingSpec
 from filters.judge import JudgeSpec, Teachers, combine, parse_verdict, render
-from filters.judge_cache import JudgeCache
+from filters.judge_cache import JudgeCache, digest
 from filters.pipeline.judge import Verdict
 
 RULE = {"correct": True, "wrong_answer": False}
@@ -27,7 +27,8 @@ class Referee:
 
     def __init__(self, spec: JudgeSpec | None, check: str, teachers: Teachers | None):
         self.spec, self.check, self.teachers = spec, check, teachers
-        self.cache = JudgeCache(spec.cache_path(), spec.identity()) if spec else None
+        self.cache: JudgeCache | None = None   # opened on first use, where the judging happens
+        self.judge_id = digest(spec.identity())[:16] if spec else ""
         self.prompt = spec.prompt_text() if spec else ""
         self.backend = self.tok = None
         self.counts: Counter = Counter()
@@ -40,17 +41,24 @@ class Referee:
 
     def __call__(self, batches: list[tuple[list[dict], list[Verdict]]]) -> None:
         """Judge what these batches' rows need (together: fewer, fuller calls), in place."""
-        if not self.active:
-            return
-        wanted = []  # (verdict, rule, message)
-        for rows, verdicts in batches:
-            for row, v in zip(rows, verdicts):
-                if v.first is not None or v.checked_by is None or v.checked_by[1] != self.check:
-                    continue
-                has_reference = bool(row.get("answer") or row.get("_majority"))
-                if self.spec.wants(v.answer, has_reference):
-                    rule = RULE.get(v.answer) if has_reference else None
-                    wanted.append((v, rule, render(self.prompt, row, self.spec.show)))
+        if self.active:
+            self.settle([w for rows, verdicts in batches for w in self.select(rows, verdicts)])
+
+    def select(self, rows: list[dict], verdicts: list[Verdict]) -> list[tuple[Verdict, bool | None, str]]:
+        """(verdict, the rule's verdict, the judge's prompt) of each row the judge must see: pure, so
+        an executor may select where the rows are and settle where the teacher is."""
+        wanted = []
+        for row, v in zip(rows, verdicts):
+            if v.first is not None or v.checked_by is None or v.checked_by[1] != self.check:
+                continue
+            has_reference = bool(row.get("answer") or row.get("_majority"))
+            if self.spec.wants(v.answer, has_reference):
+                rule = RULE.get(v.answer) if has_reference else None
+                wanted.append((v, rule, render(self.prompt, row, self.spec.show)))
+        return wanted
+
+    def settle(self, wanted: list[tuple[Verdict, bool | None, str]]) -> None:
+        """The judge's verdicts for the selected rows (cache first, then the teacher), applied."""
         if not wanted:
             return
         found = self._verdicts(list(dict.fromkeys(m for _, _, m in wanted)))
@@ -83,6 +91,8 @@ class Referee:
     def _verdicts(self, messages: list[str]) -> dict[str, tuple[bool | None, str, str]]:
         """message → (correct, reason, status): status "cached", "answered" (a readable verdict or an
         unreadable reply, both cached), "judge_timeout" or "judge_error" (not cached)."""
+        if self.cache is None:
+            self.cache = JudgeCache(self.spec.cache_path(), self.spec.identity())
         keys = {m: self.cache.key(m) for m in messages}
         known = self.cache.get(list(keys.values()))
         out = {m: (known[k][0], known[k][1], "cached") for m, k in keys.items() if k in known}
@@ -140,7 +150,7 @@ class Referee:
         c, s = self.counts, self.spec
         return {
             "model": s.model, "backend": (self.backend.describe() if self.backend else {"backend": None}),
-            "when": s.when, "policy": s.policy, "show": s.show, "judge_id": self.cache.judge[:16],
+            "when": s.when, "policy": s.policy, "show": s.show, "judge_id": self.judge_id,
             "cache": str(s.cache_path()),
             "rows": c["rows"], "cache_hits": c["cached"], "asked": c["asked"],
             "verdicts": {"correct": c["verdict_True"], "incorrect": c["verdict_False"],
