@@ -234,3 +234,28 @@ def test_endpoint_killed_mid_run_moves_its_requests_and_the_run_completes(server
     assert stats["failures"][f"{victim.url}/v1"] >= 1, stats
     assert stats["served"][f"{victim.url}/v1"] > 0 and stats["served"][f"{survivor.url}/v1"] > 0, stats
     assert sum(stats["served"].values()) == 120
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_the_judge_through_real_vllm_servers(servers, tiny_model, tmp_path, structured):
+    """The generative judge on a farm of real `vllm serve` processes: the servers take the judge's
+    requests (with vLLM's `structured_outputs` constraint, or free text), every judged row gets a
+    verdict or a recorded unreadable one, none an error."""
+    import json
+
+    from factory import filter as filter_cli
+
+    rows = [{"problem_id": f"q{i}", "problem": f"What is {i} + 1?", "answer": str(i + 1),
+             "completion": f"<think>\nAdd one to {i}.\n</think>\nIt comes to {i + 1 + i % 2}."} for i in range(6)]
+    judge = {"model": str(tiny_model), "endpoints": [s.url for s in servers], "max_tokens": 32,
+             "structured": structured, "cache": str(tmp_path / "judge.sqlite")}
+    config = tmp_path / "f.yaml"
+    config.write_text("filters:\n  format: {}\n  correctness:\n    judge: " + json.dumps(judge) + "\n")
+    assert filter_cli.main(["--input", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out", str(tmp_path / "out"),
+                            "--config", str(config), "--workers", "1"]) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())["judge"]
+    assert stats["rows"] == stats["asked"] == 6 and stats["errors"] == stats["timeouts"] == 0
+    assert stats["backend"]["backend"] == "farm" and stats["completion_tokens"] > 0
+    judged = [r for f in sorted((tmp_path / "out").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert len(judged) == 6
+    assert all((r["correct_judge"] is None) == r["judge_reason"].startswith("unreadable") for r in judged)
