@@ -112,8 +112,7 @@ def _filter(cfg: FilterRunConfig, fconfig: FilterConfig, columns: Columns, sourc
     problems, answers = scan_problems(source, columns, fconfig.batch_rows, majority)
     for f in filters:
         f.prepare(problems)
-    check = next((f for f in filters if isinstance(f, CorrectnessFilter)), None)
-    referee = Referee(fconfig.judge, check.name if check else "", teachers)
+    referee = Referee(fconfig.judge, CorrectnessFilter.name, teachers)
     band = Band(*fconfig.band, hard_subset=cfg.hard_subset) if fconfig.band else None
     steps = Steps(view=RowView(columns, answers), judge=JudgeStep(filters, fconfig.verify_timeout, referee.active),
                   referee=referee, group=GroupStep(filters))

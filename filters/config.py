@@ -75,13 +75,10 @@ class FilterConfig:
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{at('filters', name)}: {e}") from None
         self.band = _band(self.select, at)
+        # The generative judge's settings (the correctness filter's `judge` block, checked above), or None.
+        judge = (self.filters.get("correctness") or {}).get("judge")
+        self.judge: JudgeSpec | None = JudgeSpec.parse(judge) if judge is not None else None
         self.where = where
-
-    @property
-    def judge(self) -> JudgeSpec | None:
-        """The generative judge's settings (the correctness filter's `judge` block), or None."""
-        options = self.filters.get("correctness") or {}
-        return JudgeSpec.parse(options["judge"]) if options.get("judge") is not None else None
 
     @property
     def n_workers(self) -> int:

@@ -48,7 +48,8 @@ class CorrectnessFilter(AnswerCheck):
         if self.no_reference not in NO_REFERENCE_MODES:
             raise ValueError(f"correctness.no_reference must be one of {', '.join(NO_REFERENCE_MODES)}, "
                              f"not {self.no_reference!r}")
-        self.judge_spec = JudgeSpec.parse(self.judge) if self.judge is not None else None
+        if self.judge is not None:
+            JudgeSpec.parse(self.judge)   # a bad block is the config's error (FilterConfig reads it once)
 
     @property
     def wants_majority(self) -> bool:

@@ -38,7 +38,6 @@ class JudgeCache:
     def __init__(self, path: Path, identity: dict):
         self.path = Path(path)
         self.judge = digest(identity)
-        self.hits = self.misses = self.written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -58,8 +57,6 @@ class JudgeCache:
                                        f"({','.join('?' * len(part))})", part).fetchall()
             for key, correct, reason, tokens in rows:
                 found[key] = (None if correct is None else bool(correct), reason, tokens)
-        self.hits += len(found)
-        self.misses += len(set(keys)) - len(found)
         return found
 
     def put(self, verdicts: dict[str, tuple[bool | None, str, int]]) -> None:
@@ -71,7 +68,6 @@ class JudgeCache:
             self.db.executemany(
                 "INSERT OR IGNORE INTO verdicts (key, judge, correct, reason, completion_tokens) VALUES (?,?,?,?,?)",
                 [(k, self.judge, None if c is None else int(c), r, t) for k, (c, r, t) in verdicts.items()])
-        self.written += len(verdicts)
 
     @contextmanager
     def _failing(self, what: str):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory.core.errors import InputError
+from factory.core.prompts import load_tokenizer
 from factory.core.teacher import TeacherBackend
 from factory.core.types import check_fields, did_you_mean
 from generators.engine import EngineBackend
@@ -134,9 +134,4 @@ class JudgeTeachers:
         return make_backend(config)
 
     def tokenizer(self, name: str):
-        try:
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(name)
-        except Exception as e:
-            raise InputError(f"cannot load the judge's tokenizer {name!r}: {type(e).__name__}: {e}") from None
+        return load_tokenizer(name)

@@ -24,7 +24,7 @@ from factory.core.errors import InputError, RuntimeFailure
 from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
 from factory.core.problems import FieldMap, ProblemSet, load_problems
-from factory.core.prompts import PromptTemplate, load_templates, render_prompt
+from factory.core.prompts import PromptTemplate, load_templates, load_tokenizer, render_prompt
 from factory.core.shards import ShardWriter, read_columns, shard_paths
 from factory.core.traces import TRACE_COLUMNS, trace_schema
 from generators.backend import BACKENDS, TeacherBackend, make_backend
@@ -66,15 +66,6 @@ class RunSummary:
         if self.backend_stats:
             lines.append(f"backend            {self.backend_stats}")
         return "\n".join(lines)
-
-
-def load_tokenizer(name: str):
-    try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(name)
-    except Exception as e:
-        raise InputError(f"cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
 
 
 def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:

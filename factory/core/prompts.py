@@ -60,6 +60,16 @@ def load_templates(domains: set[str], override: Path | None = None) -> dict[str,
     return {d: load_template(d, override) for d in sorted(domains)}
 
 
+def load_tokenizer(name: str):
+    """The tokenizer (and chat template) of a model folder or Hub id; InputError when it cannot be loaded."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as e:
+        raise InputError(f"cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
+
+
 def render_prompt(tokenizer, user_message: str) -> str:
     """The exact text the teacher sees: chat template + forced `<think>\\n`."""
     if not getattr(tokenizer, "chat_template", None):

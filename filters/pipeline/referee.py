@@ -28,7 +28,8 @@ class Referee:
     def __init__(self, spec: JudgeSpec | None, check: str, teachers: Teachers | None):
         self.spec, self.check, self.teachers = spec, check, teachers
         self.cache: JudgeCache | None = None   # opened on first use, where the judging happens
-        self.judge_id = digest(spec.identity())[:16] if spec else ""
+        self.identity = spec.identity() if spec else {}
+        self.judge_id = digest(self.identity)[:16]
         self.prompt = spec.prompt_text() if spec else ""
         self.backend = self.tok = None
         self.counts: Counter = Counter()
@@ -92,7 +93,7 @@ class Referee:
         """message → (correct, reason, status): status "cached", "answered" (a readable verdict or an
         unreadable reply, both cached), "judge_timeout" or "judge_error" (not cached)."""
         if self.cache is None:
-            self.cache = JudgeCache(self.spec.cache_path(), self.spec.identity())
+            self.cache = JudgeCache(self.spec.cache_path(), self.identity)
         keys = {m: self.cache.key(m) for m in messages}
         known = self.cache.get(list(keys.values()))
         out = {m: (known[k][0], known[k][1], "cached") for m, k in keys.items() if k in known}
@@ -132,7 +133,6 @@ class Referee:
                     break
         except Exception as e:  # a dead server, a failed engine: these rows say so, the run goes on
             failure = "judge_timeout" if "timeout" in f"{type(e).__name__} {e}".lower() else "judge_error"
-            self.counts[f"{failure}_calls"] += 1
             self.last_error = f"{type(e).__name__}: {e}"
         finally:
             stream.close()  # a call cut short stops what is still in flight
