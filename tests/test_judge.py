@@ -206,6 +206,36 @@ def test_the_judge_decides_rows_without_a_reference(server, tiny_model, tmp_path
     assert _by_problem(rows["accepted"]) == {"ref": {(None, None, None)}}
 
 
+def test_chinese_and_russian_traces_are_kept_and_judged_like_english(server, tiny_model, tmp_path):
+    """Reasoning in another language under an English "**Final Answer**" header, no answer marked:
+    the language filter keeps it, the rule leaves it undecided, and the judge decides it as it does
+    the English one."""
+    s = server()
+    shapes = {
+        "zh": ("**Final Answer**\n\n总和是 7。", "7"),
+        "ru": ("**Final Answer**\n\nСумма равна 7.", "7"),
+        "en": ("**Final Answer**\n\nThe sum comes to 7.", "7"),
+    }
+    traces = _traces(tmp_path / "in.jsonl", shapes, samples=1)
+    rows = [json.loads(line) for line in traces.read_text().splitlines()]
+    thinking = {"zh": "我们先计算 3 + 4。等等，再检查一遍：3 + 4 = 7。",
+                "ru": "Сначала сложим 3 и 4. Подождите, проверим ещё раз: 3 + 4 = 7.",
+                "en": "First add 3 and 4.\nWait, check again: \\[ 3 + 4 = 7 \\]"}
+    asked = {"zh": "求 3 + 4 的值。", "ru": "Найдите 3 + 4.", "en": "Find 3 + 4."}
+    for r in rows:   # each problem asked, and reasoned about, in its own language
+        r["problem"] = asked[r["problem_id"]]
+        r["completion"] = f"<think>\n{thinking[r['problem_id']]}\n</think>\n{shapes[r['problem_id']][0]}"
+    write_jsonl(traces, rows)
+    config = tmp_path / "f.yaml"
+    config.write_text("filters:\n  format: {}\n  language: {}\n  correctness:\n    judge: "
+                      + json.dumps(_farm_judge(tiny_model, s, tmp_path)) + "\n")
+    assert _filter("--input", traces, "--out", tmp_path / "out", "--config", config) == 0
+    rows = _rows(tmp_path / "out")
+    assert not rows["rejected"]
+    assert {(r["problem_id"], r["correct_rule"], r["correct_judge"]) for r in rows["accepted"]} == \
+        {("zh", None, True), ("ru", None, True), ("en", None, True)}
+
+
 def test_a_judge_server_that_dies_costs_its_rows_not_the_run(server, tiny_model, tmp_path):
     s = server(delay=0.3)
     shapes = {f"u{i}": (f"So the total is {i}.", str(i)) for i in range(12)}
