@@ -13,11 +13,12 @@ from pathlib import Path
 
 from factory.core.cli import LogOptions
 from generators.backend import TeacherOptions
+from generators.general import GeneralOptions
 from generators.options import ProblemOptions, SamplingOptions, ShardOptions
 
 
 @dataclass(kw_only=True)
-class GenerateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptions, LogOptions):
+class GenerateConfig(SamplingOptions, ProblemOptions, GeneralOptions, TeacherOptions, ShardOptions, LogOptions):
     problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file (.jsonl.gz, .json.gz too), a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})

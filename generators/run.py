@@ -24,12 +24,13 @@ from factory.core.errors import InputError, RuntimeFailure
 from factory.core.naming import public_name
 from factory.core.progress import Progress, fmt_duration
 from factory.core.problems import FieldMap, ProblemSet, load_problems
-from factory.core.prompts import PromptTemplate, load_templates, load_tokenizer, render_prompt
+from factory.core.prompts import load_templates, load_tokenizer, render_prompt
 from factory.core.shards import ShardWriter, read_columns, shard_paths
 from factory.core.traces import TRACE_COLUMNS, trace_schema
 from generators.backend import BACKENDS, TeacherBackend, make_backend
 from generators.config import GenerateConfig
 from generators.farm import redact
+from generators.general import GENERAL, Prompter, TeacherTurn
 from generators.sampling import Request, SamplingSpec, derive_seed
 from generators.traces import make_row
 
@@ -68,7 +69,7 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
+def dry_run(config: GenerateConfig, problems: ProblemSet, done: set, prompter: Prompter) -> str:
     """The resolved plan: what is pending and what would run it (the backend's own lines);
     starts and writes nothing."""
     wanted = {(p["problem_id"], s) for p in problems.rows for s in range(config.samples)}
@@ -78,6 +79,11 @@ def dry_run(config: GenerateConfig, problems: ProblemSet, done: set) -> str:
              f"{len(wanted) - pending:,} on disk, {pending:,} to generate",
              f"sampling           temperature {config.temperature}, top-p {config.top_p}, "
              f"max {config.max_tokens:,} new tokens, run seed {config.seed}"]
+    general = [p for p in problems.rows if p["domain"] == GENERAL]
+    if general:
+        none = sum(prompter.no_cot_rule(p) is not None for p in general)
+        lines.append(f"general rows       {len(general):,} ({config.general_mode}): {len(general) - none:,} with a chain "
+                     f"of thought by prompting, {none:,} without (simple queries)")
     lines += BACKENDS[config.backend].plan(config, pending)
     lines.append(f"teacher            {public_name(config.teacher)}")
     return "\n".join(lines)
@@ -90,9 +96,9 @@ def done_keys(traces_dir: Path) -> set[tuple[str, int]]:
     return set(zip(table.column("problem_id").to_pylist(), table.column("sample").to_pylist()))
 
 
-def pending_requests(problems: ProblemSet, samples: int, done: set, templates: dict[str, PromptTemplate],
-                     tokenizer, run_seed: int) -> Iterator[tuple[Request, dict, str]]:
-    """(request, problem row, user prompt) for every pair not yet on disk.
+def pending_requests(problems: ProblemSet, samples: int, done: set, prompter: Prompter,
+                     tokenizer, run_seed: int) -> Iterator[tuple[Request, dict, TeacherTurn]]:
+    """(request, problem row, the teacher's turn) for every pair not yet on disk.
 
     Lazy: prompts are rendered and tokenised as the backend asks for work,
     and a problem's samples are adjacent so the engine's prefix cache hits.
@@ -101,12 +107,12 @@ def pending_requests(problems: ProblemSet, samples: int, done: set, templates: d
         todo = [s for s in range(samples) if (problem["problem_id"], s) not in done]
         if not todo:
             continue
-        user = templates[problem["domain"]].user_message(problem["problem"])
-        text = render_prompt(tokenizer, user)
+        turn = prompter.turn(problem)
+        text = render_prompt(tokenizer, turn.user, turn.history, turn.think)
         ids = tokenizer.encode(text, add_special_tokens=False)
         for s in todo:
             yield Request(problem_id=problem["problem_id"], sample=s, prompt_text=text, prompt_token_ids=ids,
-                          seed=derive_seed(run_seed, problem["problem_id"], s)), problem, user
+                          seed=derive_seed(run_seed, problem["problem_id"], s)), problem, turn
 
 
 def _config_record(config: GenerateConfig) -> dict:
@@ -136,13 +142,16 @@ def main(config: GenerateConfig, backend: TeacherBackend | None = None) -> RunSu
                              reserved=TRACE_COLUMNS, limit=config.limit, split=config.split,
                              subset=config.subset)
     templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
+    prompter = Prompter(templates, config)
     tokenizer = load_tokenizer(config.tokenizer or config.teacher)
     identity = {**config.identity(), "teacher": public_name(config.teacher),
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}
+    if GENERAL in templates:  # only then: an earlier run of reasoning problems keeps its identity
+        identity["general"] = config.general_identity()
     out = config.out
     if config.dry_run and not out.exists():  # nothing to read, nothing to lock: a dry run writes nothing
-        print(dry_run(config, problems, set()))
+        print(dry_run(config, problems, set(), prompter))
         return None
     # 2. The run folder: locked before it is read, so a second process is turned away at once
     # and the settings checked are the ones on disk.
@@ -151,15 +160,15 @@ def main(config: GenerateConfig, backend: TeacherBackend | None = None) -> RunSu
         claim.check()
         old = _existing_run(out, identity)
         if config.dry_run:
-            print(dry_run(config, problems, done_keys(out / TRACES_DIR) if old else set()))
+            print(dry_run(config, problems, done_keys(out / TRACES_DIR) if old else set(), prompter))
             return None
         owned = backend is None
         try:
             if owned:
                 backend = make_backend(config)
-            check_prompts_fit(problems, templates, tokenizer, backend.context_length)
+            check_prompts_fit(problems, prompter, tokenizer, backend.context_length)
             claim.make()  # the run folder exists from here on, once the teacher is up
-            return _run(config, backend, problems, templates, tokenizer, identity, old, t0)
+            return _run(config, backend, problems, prompter, tokenizer, identity, old, t0)
         except OSError as e:  # a full or failing disk: the finished shards stay, no half one does
             raise RuntimeFailure(f"writing {out} stopped: {outdir.os_error_line(e)}; the shards already "
                                  "written are kept; rerun the same command once fixed") from None
@@ -177,8 +186,7 @@ def _existing_run(out: Path, identity: dict) -> dict | None:
     return old
 
 
-def check_prompts_fit(problems: ProblemSet, templates: dict[str, PromptTemplate], tokenizer,
-                      context_length: int | None) -> None:
+def check_prompts_fit(problems: ProblemSet, prompter: Prompter, tokenizer, context_length: int | None) -> None:
     """InputError naming the first problem whose prompt does not fit the teacher's context, before
     the run folder exists. A prompt has at most as many tokens as UTF-8 bytes (byte-level tokenizers,
     and byte fallback), so only prompts at least `context_length` bytes long are tokenised."""
@@ -186,10 +194,12 @@ def check_prompts_fit(problems: ProblemSet, templates: dict[str, PromptTemplate]
         return
     overhead = len(render_prompt(tokenizer, "").encode())
     for problem in problems.rows:
-        user = templates[problem["domain"]].user_message(problem["problem"])
-        if len(user.encode()) + overhead < context_length:
+        turn = prompter.turn(problem)
+        earlier = sum(len(t["content"].encode()) + 16 for t in turn.history or [])
+        if len(turn.user.encode()) + earlier + overhead < context_length:
             continue
-        n = len(tokenizer.encode(render_prompt(tokenizer, user), add_special_tokens=False))
+        n = len(tokenizer.encode(render_prompt(tokenizer, turn.user, turn.history, turn.think),
+                                 add_special_tokens=False))
         if n >= context_length:
             raise InputError(f"problem {problem['problem_id']!r} ({problems.source}): its prompt is {n:,} tokens, "
                              f"the teacher's context is {context_length:,}; drop the problem or raise "
@@ -197,8 +207,8 @@ def check_prompts_fit(problems: ProblemSet, templates: dict[str, PromptTemplate]
 
 
 def _run(config: GenerateConfig, backend: TeacherBackend, problems: ProblemSet,
-         templates: dict[str, PromptTemplate], tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
-    run = _Run(config, backend, problems, templates, tokenizer)
+         prompter: Prompter, tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
+    run = _Run(config, backend, problems, prompter, tokenizer)
     # 2. See what is already done and record this invocation.
     run.start(identity, old)
     # 3. Generate; every completion becomes a row, rows become shards.
@@ -217,14 +227,14 @@ class _Run:
     """
 
     def __init__(self, config: GenerateConfig, backend: TeacherBackend, problems: ProblemSet,
-                 templates: dict[str, PromptTemplate], tokenizer):
+                 prompter: Prompter, tokenizer):
         self.config, self.backend, self.problems = config, backend, problems
-        self.templates, self.tokenizer = templates, tokenizer
+        self.prompter, self.templates, self.tokenizer = prompter, prompter.templates, tokenizer
         self.out = config.out
         self.traces_dir = self.out / TRACES_DIR
-        # (problem_id, sample) → (problem row, user prompt) for requests handed
+        # (problem_id, sample) → (problem row, the teacher's turn) for requests handed
         # to the backend and not yet written.
-        self.context: dict[tuple[str, int], tuple[dict, str]] = {}
+        self.context: dict[tuple[str, int], tuple[dict, TeacherTurn]] = {}
 
     def start(self, identity: dict, old: dict | None) -> None:
         config, problems = self.config, self.problems
@@ -247,9 +257,9 @@ class _Run:
     def requests(self) -> Iterator[Request]:
         """The pending requests, remembering each one's problem and prompt
         in `context` for when its completion comes back."""
-        for req, problem, user in pending_requests(self.problems, self.config.samples, self.done, self.templates,
+        for req, problem, turn in pending_requests(self.problems, self.config.samples, self.done, self.prompter,
                                                    self.tokenizer, self.config.seed):
-            self.context[req.key] = (problem, user)
+            self.context[req.key] = (problem, turn)
             yield req
 
     def generate(self) -> int:
@@ -285,8 +295,8 @@ class _Run:
         return generated
 
     def _row(self, c, spec: SamplingSpec) -> dict:
-        problem, user = self.context.pop(c.request.key)
-        return make_row(problem, user, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
+        problem, turn = self.context.pop(c.request.key)
+        return make_row(problem, turn, c.text, sample=c.request.sample, finish_reason=c.finish_reason,
                         prompt_tokens=len(c.request.prompt_token_ids),
                         completion_tokens=c.completion_tokens, teacher=self.teacher_name,
                         temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,

@@ -224,3 +224,50 @@ def test_the_cpu_engine_runs_in_this_process_and_gives_the_cores_back(engine_bac
     probe.close()
     assert torch.get_num_threads() == 2 and torch.set_num_threads is setter
     setter(before)
+
+
+def test_chat_data_gets_a_chain_of_thought_by_prompting_and_greetings_get_none(tiny_model, engine_backend, tmp_path):
+    from factory.core.traces import NO_THINK
+
+    rows = [{"id": "multi", "messages": [
+                {"role": "system", "content": "You are the lab model."},
+                {"role": "user", "content": "Write 12 in words."}, {"role": "assistant", "content": "twelve"},
+                {"role": "user", "content": "Now write 347 in words."},
+                {"role": "assistant", "content": "three hundred forty-seven"}]},
+            {"id": "hello", "messages": [{"role": "user", "content": "Hello there!"},
+                                         {"role": "assistant", "content": "Hi! Ask me a sum."}]},
+            {"id": "name", "prompt": "What is your name?", "response": "I am the lab model."},
+            {"id": "forced", "prompt": "Tell me about the number 7 in detail.", "response": "Seven is prime.",
+             "cot": False},
+            {"id": "sum", "problem": "What is 2 + 3?", "answer": "5"}]
+    problems = write_jsonl(tmp_path / "chat.jsonl", rows)
+    summary = run(_config(tiny_model, problems, tmp_path / "run", samples=1), backend=engine_backend)
+    assert summary.rows == 5
+    by = {r["problem_id"]: r for r in _rows(tmp_path / "run")}
+    multi, hello, name, forced, maths = (by[k] for k in ("multi", "hello", "name", "forced", "sum"))
+    # the student is trained on the user's message and the earlier turns; the teacher saw the reference
+    assert multi["prompt"] == "Now write 347 in words." and multi["domain"] == "general"
+    assert [t["content"] for t in multi["history"]] == ["You are the lab model.", "Write 12 in words.", "twelve"]
+    assert '"three hundred forty-seven"' in multi["teacher_prompt"] and multi["cot"] == "prompted"
+    assert multi["completion"].startswith("<think>\n") and not multi["completion"].startswith(NO_THINK)
+    assert multi["prompt_tokens"] > by["forced"]["prompt_tokens"]   # the history was rendered for the teacher
+    # R1: simple queries get no chain of thought, each decision recorded with its rule
+    assert hello["cot"] == "none" and "greeting" in hello["cot_rule"]
+    assert name["cot"] == "none" and name["cot_rule"].startswith("short: 4 words")
+    assert forced["cot"] == "none" and forced["cot_rule"] == "the row says cot: false"
+    for r in (hello, name, forced):
+        assert r["completion"].startswith(NO_THINK) and r["reasoning"] == ""
+    # reasoning problems are as before: their template, a chain of thought, no general columns
+    assert maths["prompt"].endswith("\\boxed{}.") and (maths["cot"], maths["teacher_prompt"], maths["history"]) == (
+        None, None, None)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["identity"]["general"]["general_mode"] == "explain"
+    # another mode would change the general prompts: refused in the same folder
+    with pytest.raises(InputError, match="general"):
+        run(_config(tiny_model, problems, tmp_path / "run", samples=1, general_mode="answer"), backend=engine_backend)
+    answer = run(_config(tiny_model, problems, tmp_path / "answer", samples=1, general_mode="answer",
+                         no_cot_words=0, no_cot_pattern=""), backend=engine_backend)
+    assert answer.rows == 5
+    by = {r["problem_id"]: r for r in _rows(tmp_path / "answer")}
+    assert by["multi"]["teacher_prompt"] is None and by["name"]["cot"] == "prompted"
+    assert by["forced"]["cot"] == "none"   # the row's own word still counts

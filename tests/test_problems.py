@@ -29,7 +29,8 @@ def test_field_mapping_limit_and_content_ids(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"question": "Q one", "final": 3}, {"question": "Q two", "final": None}])
     ps = load_problems(str(path), fields=FieldMap(problem="question", answer="final"), limit=1)
     assert len(ps) == 1
-    assert ps.rows[0] == {"problem_id": content_id("Q one"), "problem": "Q one", "answer": "3", "domain": "math"}
+    assert ps.rows[0] == {"problem_id": content_id("Q one"), "problem": "Q one", "answer": "3", "domain": "math",
+                          "history": None, "cot": None}
 
 
 def test_carried_fields_keep_types_or_fall_back_to_json(tmp_path):
@@ -92,3 +93,52 @@ def test_hub_dataset_id_goes_through_datasets_and_fails_clearly_offline(monkeypa
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(InputError, match=r"could not load Hub dataset 'nobody/no-such-dataset'"):
         load_problems("nobody/no-such-dataset")
+
+
+def test_chat_rows_messages_prompt_response_and_trl_lists_become_general_problems(tmp_path):
+    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Write 12 in words."},
+             {"role": "assistant", "content": "twelve"}, {"role": "user", "content": "And 13?"},
+             {"role": "assistant", "content": "thirteen"}]
+    rows = [{"id": "m1", "messages": turns, "licence": "cc-by-4.0"},
+            {"messages": [{"role": "user", "content": "hello"}]},
+            {"prompt": "Name a colour.", "response": "Blue.", "cot": False},
+            {"prompt": [{"role": "user", "content": "Translate 'chat' to English."}],
+             "completion": [{"role": "assistant", "content": "cat"}], "domain": "translation"}]
+    ps = load_problems(str(write_jsonl(tmp_path / "chat.jsonl", rows)))
+    first, hello, colour, trl = ps.rows
+    assert (first["problem"], first["answer"], first["domain"]) == ("And 13?", "thirteen", "general")
+    assert [t["role"] for t in first["history"]] == ["system", "user", "assistant"]
+    assert first["history"][2]["content"] == "twelve" and first["licence"] == "cc-by-4.0"
+    assert (hello["answer"], hello["history"], hello["cot"]) == (None, None, None)
+    assert hello["problem_id"] != load_problems(str(write_jsonl(tmp_path / "other.jsonl", [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"},
+                      {"role": "user", "content": "hello"}]}]))).rows[0]["problem_id"]
+    assert (colour["problem"], colour["answer"], colour["cot"]) == ("Name a colour.", "Blue.", False)
+    assert (trl["problem"], trl["answer"], trl["domain"]) == ("Translate 'chat' to English.", "cat", "translation")
+    assert ps.extra_columns == ["licence"]   # messages, prompt, response, completion are consumed
+
+
+@pytest.mark.parametrize("messages, message", [
+    ([], r"row\.jsonl:2: messages is an empty conversation"),
+    ([{"role": "assistant", "content": "hi"}], r"row\.jsonl:2: the conversation has no user turn"),
+    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+     r"row\.jsonl:2: messages\[1\] is 'user' where 'assistant' was due"),
+    ([{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}],
+     r"row\.jsonl:2: messages\[1\] is 'assistant' where 'user' was due"),
+    ([{"role": "bot", "content": "a"}], r"row\.jsonl:2: messages\[0\] has role 'bot'"),
+    ([{"role": "user", "content": 3}], r"row\.jsonl:2: messages\[0\] \(user\) content must be text"),
+    ([{"role": "user", "content": "  "}], r"row\.jsonl:2: messages\[0\], the last user turn, is empty"),
+    ("not json", r"row\.jsonl:2: messages is text that is not a JSON list"),
+    ({"role": "user"}, r"row\.jsonl:2: messages must be a list"),
+])
+def test_bad_conversations_name_file_and_line(tmp_path, messages, message):
+    path = write_jsonl(tmp_path / "row.jsonl", [{"messages": [{"role": "user", "content": "fine"}]},
+                                                {"messages": messages}])
+    with pytest.raises(InputError, match=message):
+        load_problems(str(path))
+
+
+def test_a_cot_flag_that_is_not_a_boolean_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"problem": "a", "cot": "no"}])
+    with pytest.raises(InputError, match=r"p\.jsonl:1: cot must be true or false"):
+        load_problems(str(path))

@@ -1,9 +1,13 @@
 """Problem sources: JSONL / JSON / Parquet files (the JSON ones also gzipped, .jsonl.gz), a folder
 of them, or a Hub dataset.
 
-Every problem becomes a dict with `problem_id`, `problem`, `answer`, `domain`
-and the source's other fields (carried into the traces). Errors name the file
-and line (JSONL, JSON) or row (Parquet) and are raised before anything runs.
+Every problem becomes a dict with `problem_id`, `problem`, `answer`, `domain`, `history`, `cot`
+and the source's other fields (carried into the traces). A row without the problem field that holds
+a conversation instead (`messages`, or `prompt` and `response`: factory/core/chat.py) is chat data:
+its last user turn is the problem, the reply after it the answer, the turns before it the history,
+and its domain `general` unless it says otherwise. A row may say `cot: false` (no chain of thought
+for it) or `cot: true`. Errors name the file and line (JSONL, JSON) or row (Parquet) and are raised
+before anything runs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from factory.core.chat import Conversation, from_prompt_response, parse_messages
 from factory.core.errors import InputError
 from factory.core.inputs import json_bytes, json_lines, open_parquet, parquet_batches, resolve
 from factory.core.layout import DATA_SUFFIXES, data_suffix
@@ -34,6 +39,7 @@ class FieldMap(ColumnMap):
     """A problem file's columns (--problem-field, --answer-field, --id-field), and its domain's."""
 
     domain: str = "domain"
+    messages: str = "messages"
 
 
 @dataclass
@@ -142,27 +148,13 @@ def load_problems(source: str, *, fields: FieldMap = FieldMap(), reserved: set[s
     first_seen: dict[str, str] = {}
     extras: dict[str, None] = {}
     renamed: set[str] = set()
-    consumed = {fields.problem, fields.answer, fields.id, fields.domain}
     for where, obj in _iter_source(source, split, subset):
-        problem = obj.get(fields.problem)
-        if fields.problem not in obj:
-            raise InputError(f"{where}: missing problem field {fields.problem!r} "
-                             f"(fields present: {', '.join(sorted(obj)) or 'none'}; "
-                             f"choose one with --problem-field)")
-        if not isinstance(problem, str) or not problem.strip():
-            raise InputError(f"{where}: problem field {fields.problem!r} is empty or not text "
-                             f"(got {type(problem).__name__})")
-        raw_id = obj.get(fields.id)
-        pid = content_id(problem) if raw_id is None or raw_id == "" else str(raw_id)
+        row, consumed = _problem_row(where, obj, fields)
+        pid = row["problem_id"]
         if pid in first_seen:
-            what = "duplicate id" if raw_id not in (None, "") else "duplicate problem text (same content id)"
+            what = "duplicate id" if obj.get(fields.id) not in (None, "") else "duplicate problem text (same content id)"
             raise InputError(f"{where}: {what} {pid!r}, first seen at {first_seen[pid]}")
         first_seen[pid] = where
-        domain = obj.get(fields.domain)
-        if domain is not None and not isinstance(domain, str):
-            raise InputError(f"{where}: domain field {fields.domain!r} must be text, got {domain!r}")
-        row = {"problem_id": pid, "problem": problem, "answer": as_text(obj.get(fields.answer)),
-               "domain": domain or "math"}
         for key, value in obj.items():
             if key in consumed:
                 continue
@@ -183,6 +175,46 @@ def load_problems(source: str, *, fields: FieldMap = FieldMap(), reserved: set[s
                       f"carried as input_<name>", stacklevel=2)
     schema = _extra_schema(rows, list(extras))
     return ProblemSet(rows=rows, extra_columns=list(extras), extra_schema=schema, source=source)
+
+
+def _problem_row(where: str, obj: dict, fields: FieldMap) -> tuple[dict, set[str]]:
+    """(the problem row of one record, the record's fields it consumed)."""
+    consumed = {fields.problem, fields.answer, fields.id, fields.domain, "cot"}
+    chat = _conversation(where, obj, fields)
+    if chat is not None:
+        problem, answer, history = chat.prompt, chat.reference, chat.history or None
+        consumed |= {fields.messages, "prompt", "response", "completion"}
+        default_domain, text = "general", chat.digest_text()
+    else:
+        problem = obj.get(fields.problem)
+        if not isinstance(problem, str) or not problem.strip():
+            raise InputError(f"{where}: problem field {fields.problem!r} is empty or not text "
+                             f"(got {type(problem).__name__})")
+        answer, history, default_domain, text = as_text(obj.get(fields.answer)), None, "math", problem
+    raw_id = obj.get(fields.id)
+    domain = obj.get(fields.domain)
+    if domain is not None and not isinstance(domain, str):
+        raise InputError(f"{where}: domain field {fields.domain!r} must be text, got {domain!r}")
+    cot = obj.get("cot")
+    if cot is not None and not isinstance(cot, bool):
+        raise InputError(f"{where}: cot must be true or false (chain of thought or none), got {cot!r}")
+    pid = content_id(text) if raw_id is None or raw_id == "" else str(raw_id)
+    return {"problem_id": pid, "problem": problem, "answer": answer, "domain": domain or default_domain,
+            "history": history, "cot": cot}, consumed
+
+
+def _conversation(where: str, obj: dict, fields: FieldMap) -> Conversation | None:
+    """The record's conversation when it is chat data (no problem field; messages, or prompt and a
+    response); None for a problem record. InputError when it is neither."""
+    if fields.problem in obj:
+        return None
+    if fields.messages in obj:
+        return parse_messages(where, obj[fields.messages])
+    if "prompt" in obj:
+        return from_prompt_response(where, obj["prompt"], obj.get("response", obj.get("completion")))
+    raise InputError(f"{where}: missing problem field {fields.problem!r} "
+                     f"(fields present: {', '.join(sorted(obj)) or 'none'}; choose one with --problem-field, "
+                     f"or give chat data as {fields.messages!r} or prompt/response)")
 
 
 def _extra_schema(rows: list[dict], columns: list[str]):

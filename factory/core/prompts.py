@@ -1,6 +1,7 @@
 """The R1 prompt: zero-shot, no system prompt, response forced to open with `<think>\\n`.
 
-A prompt template is a text file with one `{problem}` placeholder, one file
+A prompt template is a text file with one `{problem}` placeholder (and, for chat data shown its
+reference reply, an `{answer}` one: generators/templates/general.txt), one file
 per domain (`generators/templates/math.txt` …: data beside the stage that samples with them;
 the reader lives here because generation, the students' data and evaluation all render them). A folder given with `--templates`
 overrides the shipped ones domain by domain. The template's output is the
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory.core.errors import InputError
-from factory.core.traces import THINK_OPEN, THINK_PREFIX
+from factory.core.traces import NO_THINK, THINK_OPEN, THINK_PREFIX
 
 PLACEHOLDER = "{problem}"
+ANSWER = "{answer}"
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "generators" / "templates"
 
 
@@ -28,9 +30,18 @@ class PromptTemplate:
     text: str
     path: str
 
-    def user_message(self, problem: str) -> str:
-        # Plain replacement, not str.format: problems are full of braces.
-        return self.text.replace(PLACEHOLDER, problem)
+    def user_message(self, problem: str, answer: str | None = None) -> str:
+        # Plain replacement, not str.format: problems are full of braces. One pass, so a problem
+        # that itself contains "{answer}" is left as written.
+        if ANSWER not in self.text:
+            return self.text.replace(PLACEHOLDER, problem)
+        head, _, tail = self.text.partition(PLACEHOLDER)
+        fill = lambda part: part.replace(ANSWER, answer or "")  # noqa: E731
+        return fill(head) + problem + fill(tail)
+
+    @property
+    def shows_answer(self) -> bool:
+        return ANSWER in self.text
 
     @property
     def sha256(self) -> str:
@@ -70,15 +81,17 @@ def load_tokenizer(name: str):
         raise InputError(f"cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
 
 
-def render_prompt(tokenizer, user_message: str) -> str:
-    """The exact text the teacher sees: chat template + forced `<think>\\n`."""
+def render_prompt(tokenizer, user_message: str, history: list[dict] | None = None, think: bool = True) -> str:
+    """The exact text the teacher sees: chat template (the earlier turns of a conversation, then the
+    user turn) + forced `<think>\\n`; with `think=False`, an empty think block (`NO_THINK`): R1's
+    reply without a chain of thought."""
     if not getattr(tokenizer, "chat_template", None):
         raise InputError("the teacher's tokenizer has no chat template; R1 prompts need one "
                          "(pass --tokenizer with a chat-tuned tokenizer)")
-    text = tokenizer.apply_chat_template([{"role": "user", "content": user_message}],
-                                         tokenize=False, add_generation_prompt=True)
+    turns = [*(history or []), {"role": "user", "content": user_message}]
+    text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
     if text.endswith(THINK_PREFIX):
-        return text
-    if text.endswith(THINK_OPEN):
-        return text + "\n"
-    return text + THINK_PREFIX
+        text = text[:-len(THINK_PREFIX)]
+    elif text.endswith(THINK_OPEN):
+        text = text[:-len(THINK_OPEN)]
+    return text + (THINK_PREFIX if think else NO_THINK)

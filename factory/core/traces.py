@@ -1,8 +1,9 @@
 """The trace format every stage shares: the think tags, the trace columns, splitting a completion.
 
 A completion is `<think>\\n` + the teacher's text: the reasoning inside the first think block, the
-response after `</think>`. The columns are documented in docs/formats.md ("Trace schema"): the
-fixed ones below, then the problem source's other fields, carried as they were.
+response after `</think>`; a reply given no chain of thought has an empty block (`NO_THINK`). The
+columns are documented in docs/formats.md ("Trace schema"): the fixed ones below, then the problem
+source's other fields, carried as they were.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 THINK_PREFIX = THINK_OPEN + "\n"   # R1 forces the response to open with it
+NO_THINK = f"{THINK_PREFIX}\n{THINK_CLOSE}\n\n"   # what a reply without a chain of thought opens with
 
 
 def trace_schema(extra_schema=None):
@@ -33,6 +35,13 @@ def trace_schema(extra_schema=None):
         pa.field("top_p", pa.float64()),
         pa.field("max_tokens", pa.int32()),
         pa.field("seed", pa.int64()),
+        # Chat data (factory/core/chat.py): the turns before the prompt; whether the reply has a chain
+        # of thought ("prompted", "none": R1 gave simple queries none) and the rule that said none;
+        # the user turn the teacher saw where it was not `prompt` (a reference shown to it).
+        pa.field("history", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        pa.field("cot", pa.string()),
+        pa.field("cot_rule", pa.string()),
+        pa.field("teacher_prompt", pa.string()),
     ]
     if extra_schema is not None:
         fields += list(extra_schema)
