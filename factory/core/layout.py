@@ -3,10 +3,12 @@
   generate run   OUT/manifest.json, OUT/traces/shard-*.parquet
   filter run     OUT/accepted/*.parquet, OUT/rejected/*.parquet, OUT/stats.json,
                  OUT/problems.parquet, OUT/funnel.png (and OUT/hard/*.parquet with --hard-subset)
+  mixture        OUT/mixture.json, OUT/rows.parquet, OUT/train/*.parquet (and OUT/test/, and
+                 OUT/sources/ for the sources read through `datasets`): students/mixture.py
   benchmarks     factory/data/benchmarks/<name>.jsonl (evaluation and decontamination)
 
 `data_files` is how every stage reads "a run folder, a folder of files, or a file":
-a filter run means its accepted traces, a generate run its traces. What counts as a data
+a filter run means its accepted traces, a generate run its traces, a mixture its train split. What counts as a data
 file (`DATA_SUFFIXES`, `data_suffix`) and what is refused rather than skipped
 (`unread_reason`) is decided here and nowhere else.
 """
@@ -25,6 +27,11 @@ MANIFEST = "manifest.json"
 STATS = "stats.json"
 PROBLEMS = "problems.parquet"
 FUNNEL = "funnel.png"
+MIXTURE = "mixture.json"     # a built mixture's manifest; its rows in TRAIN/ and TEST/, which rows in MIXTURE_ROWS
+TRAIN = "train"
+TEST = "test"
+MIXTURE_ROWS = "rows.parquet"
+SOURCES = "sources"          # a mixture's copies of the sources read through `datasets` (Hub ids, JSON)
 BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "data" / "benchmarks"
 # What the factory reads, matched against the end of a file's name (any case): Parquet, JSON lines,
 # JSON lists, and the JSON ones gzip-compressed. Every reader matches names through `data_suffix`.
@@ -47,6 +54,10 @@ def is_generate_run(path: Path) -> bool:
 
 def is_filter_run(path: Path) -> bool:
     return (path / ACCEPTED).is_dir() and (path / STATS).is_file()
+
+
+def is_mixture(path: Path) -> bool:
+    return (path / MIXTURE).is_file() and (path / TRAIN).is_dir()
 
 
 def data_suffix(path: Path, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> str | None:
@@ -95,6 +106,8 @@ def data_files(path: Path, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[Pa
         path = path / ACCEPTED
     elif is_generate_run(path):
         path = path / TRACES
+    elif is_mixture(path):
+        path = path / TRAIN
     if path.is_dir():
         files = []
         for p in sorted(path.rglob("*")):

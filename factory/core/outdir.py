@@ -57,7 +57,10 @@ KINDS = {k.verb: k for k in (
     Kind("publish", frozenset({"README.md", "data", "rejected", "images", "factory_schema.json",
                                "factory_publish.json"}), "factory_publish.json"),
     Kind("evaluate", frozenset({"samples", "graded", "results.json", "results.md", "logs"}), "samples"),
-    Kind("train_student", frozenset({"checkpoints", "model", "logs"}), "checkpoints"),
+    # data: the mixture a student trains on (--data mixture.yaml), built there (students/mixture.py)
+    Kind("train_student", frozenset({"checkpoints", "model", "logs", "data"}), "checkpoints"),
+    Kind("mixture", frozenset({layout.MIXTURE, layout.MIXTURE_ROWS, layout.TRAIN, layout.TEST, layout.SOURCES}),
+         layout.MIXTURE),
 )}
 _ALWAYS = frozenset({MARKER})
 
@@ -258,6 +261,17 @@ class Claim:
                 shutil.rmtree(p, ignore_errors=True)
         self.made.clear()
         self.marked.clear()
+
+    def swap(self, partial: Path, old: Path) -> None:
+        """`partial` (written whole) becomes OUT. An OUT there before (checked as `replacing` by the caller)
+        is moved to `old` first and removed last, so a crash leaves OUT whole, or OUT.partial and OUT.old
+        that the next run removes (`remove`); an empty OUT is replaced the same way."""
+        if not self.out.exists():
+            Path(partial).rename(self.out)
+            return
+        self.out.rename(old)
+        Path(partial).rename(self.out)
+        shutil.rmtree(old)
 
     def release(self) -> None:
         if self.fd < 0:

@@ -3,6 +3,7 @@
     doc = load_mapping(Path("my-filters.yaml"), "with a 'filters' key")
     doc.data["filters"]["readability"]           # the values, as yaml.safe_load gives them
     doc.where("filters", "readability", "max_paragraph_chars")   # "my-filters.yaml:7"
+    doc.where("dataset_mixture", "datasets", 0, "weight")        # a list item by its index
 
 Values set later from elsewhere (a `--set` item) replace a key's origin with theirs
 (`override`), so an error names what the user actually typed.
@@ -82,9 +83,15 @@ def load_mapping(path: Path, expected: str = "") -> YamlMapping:
 
 
 def _record(node, prefix: tuple, path: Path, origins: dict[tuple, str]) -> None:
-    """Each mapping key under `node`, by its path of (scalar) keys, → "file:line" of the key."""
+    """Each mapping key under `node`, by its path of (scalar) keys, → "file:line" of the key; an item
+    of a list is keyed by its index (`doc.where("mixture", "datasets", 1, "weight")`), at its first line."""
     import yaml
 
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            origins[prefix + (i,)] = f"{path}:{item.start_mark.line + 1}"
+            _record(item, prefix + (i,), path, origins)
+        return
     if not isinstance(node, yaml.MappingNode):
         return
     for key_node, value_node in node.value:
