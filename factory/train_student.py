@@ -3,6 +3,7 @@
 usage:
   python -m factory.train_student --size 7b --data runs/r1-math-filtered --out runs/student-7b
   python -m factory.train_student --size 70b --data user/r1-traces --out runs/student-70b --dry-run
+  python -m factory.train_student --size 7b --data students/mixtures/r1.yaml --out runs/student-7b
   python -m factory.train_student          # the lab's tiny student on runs/lab/filter
 
 Sizes (students/recipes/<size>.yaml): 1.5b Qwen2.5-Math-1.5B, 7b Qwen2.5-Math-7B, 8b
@@ -13,7 +14,8 @@ needs with a per-GPU memory estimate, the packages the recipe needs (and which a
 missing here), the dataset's token statistics and the `accelerate launch` command,
 without training. On a machine with several GPUs the
 command relaunches itself through accelerate; --no-launch trains in this process.
-Rerunning resumes from the latest checkpoint in OUT/checkpoints.
+Rerunning resumes from the latest checkpoint in OUT/checkpoints. A mixture file as --data
+(students/mixture.py) is built into OUT/data first (reused on a rerun); its dry run prints its plan.
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ import yaml
 from factory import lab
 from factory.core.cli import LogOptions, parse_config, quiet, run_cli
 from factory.core.errors import InputError
+from students import mixture
 from students import recipe as recipes
 from students.plan import Plan, launch_argv, launch_command, plan
 from students.runtime import missing_required, needs
-from students.sft import hold, token_stats, train
+from students.sft import DATA, hold, token_stats, train
 
 
 @dataclass
 class TrainStudentConfig(LogOptions):
     size: str = field(default="tiny", metadata={"help": "student size: 1.5b, 7b, 8b, 14b, 32b, 70b or tiny, or the path of a recipe YAML"})
-    data: str = field(default=str(lab.FILTER_OUT), metadata={"help": "accepted traces: a filter output folder, Parquet shards, or a Hub dataset id"})
+    data: str = field(default=str(lab.FILTER_OUT), metadata={"help": "accepted traces: a filter output folder, Parquet shards, a Hub dataset id, or a mixture file (.yaml)"})
     out: Path | None = field(default=None, metadata={"help": "output folder: checkpoints/ and the trained model/ (default: runs/lab/student-SIZE)"})
     dry_run: bool = field(default=False, metadata={"help": "print the plan (GPUs, memory, tokens, command); train nothing"})
     max_steps: int | None = field(default=None, metadata={"help": "stop after N optimizer steps"})
@@ -133,6 +136,11 @@ def dry_run(recipe, config: TrainStudentConfig, argv: list[str]) -> int:
         if n.error:
             state = ("BROKEN" if n.required else "broken (optional)") + f" ({n.error})"
         print(f"  {n.package:<22}{n.why:<30}{state}" + ("" if n.installed else f": {n.hint}"))
+    if mixture.is_mixture_file(config.data):  # built when training starts; the plan reads no row
+        print("\n" + mixture.describe(mixture.plan(mixture.load(config.data, check_sources=False)))
+              + f"\n  built into {config.out / DATA} when training starts (reused when it is there)")
+        print(f"\nlaunch:\n{launch_command(recipe, p, argv)}")
+        return 0
     stats = token_stats(recipe, config.data)
     print(f"\ndata: {stats['sequences']:,} sequences ({stats['dropped_no_reasoning']} rows without reasoning left "
           f"out), {stats['tokens']:,} tokens, mean {stats['mean_tokens']:,.0f}, max {stats['max_tokens']:,}; "

@@ -21,12 +21,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.core import logs, outdir
+from factory.core import layout, logs, outdir
 from factory.core.errors import InputError
 from factory.core.progress import Progress
+from students import mixture
 from students.data import bucket_by_length, load_rows, to_conversations
 from students.recipe import Recipe
 from students.runtime import apply_kernels, resolve_attention
+
+
+DATA = "data"   # OUT/data: the mixture a student trains on, when --data is a mixture file
 
 
 @dataclass
@@ -196,27 +200,51 @@ def train(recipe: Recipe, data: str, out: Path, **options) -> TrainResult:
     (factory/core/outdir.py: apart from the data, locked, a new or empty folder or one this verb made);
     a rank started by a launcher runs inside the launcher's hold (factory.train_student holds it)."""
     if "LOCAL_RANK" in os.environ:
-        return _train(recipe, data, Path(out), **options)
-    with hold(out, data):
-        return _train(recipe, data, Path(out), **options)
+        return _train(recipe, data, Path(out), rows=training_rows(data, Path(out), held=False), **options)
+    with hold(out, data) as rows:
+        return _train(recipe, data, Path(out), rows=rows, **options)
 
 
 @contextlib.contextmanager
 def hold(out: Path, data: str):
     """A student's output folder held for its training (factory/core/outdir.py): apart from `data`,
-    locked, new or empty or made by this verb, and marked."""
+    locked, new or empty or made by this verb, and marked. Yields the rows to train on
+    (`training_rows`: for a mixture file, the mixture built in OUT/data)."""
     with outdir.claim(out, "train_student", inputs={"--data": data}) as claim:
         claim.check()
         claim.make()
-        yield
+        yield training_rows(data, Path(out))
 
 
-def _train(recipe: Recipe, data: str, out: Path, *, max_steps: int | None = None, resume: bool = True,
-           report_to: str | None = None, push_to_hub: str | None = None, unfinished: bool = False) -> TrainResult:
-    """The training itself; `unfinished`: also train on rows cut before a response (students/data.py)."""
+def training_rows(data: str, out: Path, *, held: bool = True) -> str:
+    """`data` itself, or for a mixture file (students/mixture.py) the train split of the mixture built
+    in OUT/data: reused when built there from the same file and sources, refused when OUT/data holds
+    another (its checkpoints were trained on that one). A rank (`held=False`) builds nothing: it reads
+    the mixture its launcher built."""
+    if not mixture.is_mixture_file(data):
+        return data
+    mix, folder = mixture.load(data, check_sources=False), out / DATA
+    if not held:
+        if not mixture.is_built(mix, folder):
+            raise InputError(f"{folder}: does not hold the mixture {data}; start training through "
+                             "python -m factory.train_student, which builds it")
+    else:
+        result = mixture.build(mix, folder)
+        print(f"mixture {folder}: {', '.join(f'{n:,} {s}' for s, n in result.rows.items())} rows from "
+              f"{len(result.sources)} sources ({'reused' if result.reused else 'built'}; {result.duplicates:,} "
+              "cross-source duplicates left out)")
+    return str(folder / layout.TRAIN)
+
+
+def _train(recipe: Recipe, data: str, out: Path, *, rows: str | None = None, max_steps: int | None = None,
+           resume: bool = True, report_to: str | None = None, push_to_hub: str | None = None,
+           unfinished: bool = False) -> TrainResult:
+    """The training itself, on `rows` (default `data`: see `training_rows`); `unfinished`: also train on
+    rows cut before a response (students/data.py)."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    conversations, report = to_conversations(load_rows(data), data, unfinished=unfinished)
+    rows = rows or data
+    conversations, report = to_conversations(load_rows(rows), rows, unfinished=unfinished)
     if report.unfinished:
         print(f"note: {report.unfinished} of {report.rows} rows were cut before a response and are trained on "
               "as written (--keep-unfinished)")

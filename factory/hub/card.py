@@ -29,13 +29,15 @@ def metadata(staged: Staged, *, pretty_name: str, license: str, language: list[s
     configs = []
     for i, (name, files) in enumerate(sorted(staged.configs.items(), key=lambda kv: kv[0] in ("hard", "rejected"))):
         folder = str(Path(files[0]).parent)
-        entry = {"config_name": name, "data_files": [{"split": "train", "path": f"{folder}/train-*.parquet"}]}
+        splits = dict.fromkeys(Path(f).name.split("-")[0] for f in files)   # train-00000-of-00002.parquet
+        entry = {"config_name": name, "data_files": [{"split": s, "path": f"{folder}/{s}-*.parquet"} for s in splits]}
         if i == 0:
             entry["default"] = True
         configs.append(entry)
     accepted = sum(n for c, n in staged.rows.items() if c not in ("rejected", "hard"))
-    return {"license": license, "language": language, "task_categories": ["text-generation"],
-            "tags": ["reasoning", "math", "distillation", "chain-of-thought", "r1-factory"],
+    tags = ["reasoning", "math", "distillation", "chain-of-thought", "r1-factory"] + (["mixture"] if staged.mixture
+                                                                                      else [])
+    return {"license": license, "language": language, "task_categories": ["text-generation"], "tags": tags,
             "size_categories": [size_category(accepted)], "pretty_name": pretty_name, "configs": configs}
 
 
@@ -76,8 +78,10 @@ def input_name(stats: dict) -> str:
 
 def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, language: list[str]) -> str:
     """The card's README.md text; draws the charts it links into `staged.root/images` as a side effect."""
-    images = _draw_charts(staged)
     meta = metadata(staged, pretty_name=pretty_name, license=license, language=language)
+    if staged.mixture is not None:
+        return "\n".join(_mixture_card(staged, meta, repo_id, pretty_name, license))
+    images = _draw_charts(staged)
     stats = staged.stats
     # Sections in card order; each returns its lines, blank separators included.
     parts = (_header(meta, pretty_name, stats) + _provenance_section(staged) + _funnel_section(stats)
@@ -85,6 +89,42 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
              + _decontamination_section(stats) + _lengths_section(staged)
              + _usage_section(repo_id, meta) + _columns_section(staged) + _licence_section(license))
     return "\n".join(parts)
+
+
+def _mixture_card(staged: Staged, meta: dict, repo_id: str, pretty_name: str, license: str) -> list[str]:
+    """A mixture's card: what it mixes and in which shares, then the lengths, use, columns and licence."""
+    import yaml
+
+    (staged.root / "images").mkdir(exist_ok=True)
+    length_histogram(staged.root / "images" / "lengths.png", staged.lengths or [0], "completion length of the rows",
+                     "completion tokens")
+    m = staged.mixture
+    splits = ", ".join(f"{n:,} {s}" for s, n in staged.stats["splits"].items())
+    return (["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "", f"# {pretty_name}", "",
+             f"A training mixture of {len(m['sources'])} sources ({splits} rows), built with the R1 distillation "
+             "factory the way DeepSeek-R1's SFT set was: reasoning traces and general samples in set shares.", ""]
+            + _mixture_section(m) + _lengths_section(staged) + _usage_section(repo_id, meta)
+            + _columns_section(staged) + _licence_section(license))
+
+
+def _mixture_section(m: dict) -> list[str]:
+    """Each source: its rows, share, domains, mean completion length, the filter's funnel and licence."""
+    rows = []
+    for s in m["sources"]:
+        funnel = s.get("funnel")
+        domains = ", ".join(f"{d} {n:,}" for d, n in (s.get("domains") or {}).items()) or "-"
+        chars = s.get("mean_completion_chars")
+        rows.append([f"`{s['id']}`", s.get("kind", "?"), f"{s['rows_taken']:,}", f"{100 * s['share']:.1f}%",
+                     f"{s.get('test', 0):,}", domains, f"{chars:,.0f}" if chars is not None else "-",
+                     f"{funnel['accepted']:,} of {funnel['input_rows']:,} accepted" if funnel else "-",
+                     s.get("licence") or "unknown"])
+    return ["## Mixture", "",
+            "The `source` column names the source each row came from, as the mixture file wrote it.", "",
+            _table(["source", "kind", "rows", "share", "test", "domains", "mean completion chars", "funnel",
+                    "licence"], rows), "",
+            f"Rows were chosen per source by a seeded hash of each row's key (seed {m['seed']}; mixture file "
+            f"sha256 `{m['sha256'][:12]}`) and interleaved by a second one. {m.get('duplicates', 0):,} rows whose "
+            "prompt and completion were already in an earlier source were left out.", ""]
 
 
 def _draw_charts(staged: Staged) -> Path:

@@ -3,8 +3,8 @@
 1. The card's YAML parses into huggingface_hub's DatasetCardData and its
    configs point at files that exist. (On upload, huggingface_hub also has
    the Hub validate the card's YAML before committing.)
-2. `datasets.load_dataset(STAGE)` returns exactly the accepted rows: the same
-   count and the same content, row for row.
+2. `datasets.load_dataset(STAGE)` returns exactly the accepted rows (a mixture's
+   rows, train and test): the same count and the same content, row for row.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from factory.core.errors import InputError
+from factory.hub.mixture import mixture_rows
 from factory.hub.stage import Staged, accepted_rows_by_key
 
 
@@ -38,7 +39,8 @@ def _key(row: dict) -> str:
 
 
 def check_round_trip(staged: Staged, folder: Path) -> int:
-    """Load the staged repo with `datasets` and compare with the accepted rows."""
+    """Load the staged repo with `datasets` (every split of every config) and compare with the accepted
+    rows, or with a mixture's rows (train and test)."""
     import shutil
     import tempfile
 
@@ -52,12 +54,15 @@ def check_round_trip(staged: Staged, folder: Path) -> int:
         for name in staged.configs:
             if name in ("rejected", "hard"):  # not the accepted rows (hard: a subset of them)
                 continue
-            for row in datasets.load_dataset(str(staged.root), name, split="train", cache_dir=cache):
-                loaded[_key(row)] += 1
-                n += 1
+            for split in datasets.load_dataset(str(staged.root), name, cache_dir=cache).values():
+                for row in split:
+                    loaded[_key(row)] += 1
+                    n += 1
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    expected = Counter(_key(r) for rows in accepted_rows_by_key(folder).values() for r in rows)
+    rows = mixture_rows(folder) if staged.mixture is not None else \
+        (r for rows in accepted_rows_by_key(folder).values() for r in rows)
+    expected = Counter(_key(r) for r in rows)
     if n != sum(expected.values()) or loaded != expected:
         missing = sum((expected - loaded).values())
         extra = sum((loaded - expected).values())

@@ -1,4 +1,4 @@
-"""The publish stage: stage a Hub dataset repo from a filter run, check it, upload it.
+"""The publish stage: stage a Hub dataset repo from a filter run (or a built mixture), check it, upload it.
 
 `publish_dataset(config)` is the library entry point (`factory.publish` is its door):
 it stages data/*.parquet and the card, checks that `datasets.load_dataset` returns
@@ -14,18 +14,20 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.core import outdir
+from factory.core import layout, outdir
 from factory.core.cli import LogOptions
-from factory.core.errors import RuntimeFailure
+from factory.core.errors import InputError, RuntimeFailure
 from factory.hub.card import render
 from factory.hub.checks import check_card, check_round_trip
-from factory.hub.stage import stage
+from factory.hub.mixture import stage_mixture
+from factory.hub.stage import Staged, stage
 from factory.hub.upload import publish
 
 
 @dataclass(kw_only=True)
 class PublishConfig(LogOptions):
-    data: Path = field(metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json)"})
+    data: Path = field(metadata={"help": "a `factory.filter` output folder (accepted/, rejected/, stats.json), or a "
+                                         "mixture file (students/mixture.py, built first) or built mixture folder"})
     repo_id: str | None = field(default=None, metadata={"help": "Hub dataset repo, USER/NAME (required unless --dry-run)"})
     private: bool = field(default=False, metadata={"help": "create the repo as private"})
     revision: str = field(default="main", metadata={"help": "branch to publish to (created if missing)"})
@@ -36,6 +38,9 @@ class PublishConfig(LogOptions):
     license: str = field(default="other", metadata={"help": "licence id for the card (teacher outputs follow the teacher's terms)"})
     language: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "languages for the card"})
     force: bool = field(default=False, metadata={"help": "publish even if the repo holds data with another schema"})
+    mixture_out: Path | None = field(default=None, metadata={
+        "help": "where a mixture file given as --data is built (default: STAGE.mixture beside --stage, else a "
+                "temporary folder); reused when it holds the same mixture"})
 
     def __post_init__(self):
         self.data = Path(self.data)
@@ -45,6 +50,8 @@ class PublishConfig(LogOptions):
             self.stage = Path(self.stage)
         if self.repo_id is not None:
             check_repo_id(self.repo_id)
+        if self.mixture_out is not None:
+            self.mixture_out = Path(self.mixture_out)
 
 
 # The Hub's rule for a repo id (huggingface_hub's validate_repo_id, stated here so a bad id is refused
@@ -60,6 +67,16 @@ def check_repo_id(repo_id: str) -> None:
             or repo_id.endswith(".git"):
         raise ValueError(f"--repo-id {repo_id!r}: expected USER/NAME, each part 1-96 letters, digits, '-', '_' "
                          "or '.', not starting or ending with '-' or '.', without '--' or '..'")
+
+
+def _stage(config: PublishConfig, stage_dir: Path) -> Staged:
+    """A filter output (stage.py) or a built mixture (mixture.py) staged in `stage_dir`."""
+    if not layout.is_mixture(config.data):
+        return stage(config.data, stage_dir, with_rejected=config.with_rejected)
+    if config.with_rejected:
+        raise InputError(f"--with-rejected: {config.data} is a mixture, which keeps no rejected rows; "
+                         "publish the filter outputs themselves for those")
+    return stage_mixture(config.data, stage_dir)
 
 
 @dataclass
@@ -82,7 +99,7 @@ def publish_dataset(config: PublishConfig) -> Published:
     with outdir.claim(stage_dir, "publish", inputs={"--data": config.data}, flag="--stage") as claim:
         claim.clear()
         try:
-            staged = stage(config.data, stage_dir, with_rejected=config.with_rejected)
+            staged = _stage(config, stage_dir)
             card = render(staged, repo_id=repo_id, pretty_name=config.pretty_name or repo_id.split("/")[1],
                           license=config.license, language=config.language)
             (stage_dir / "README.md").write_text(card, encoding="utf-8")

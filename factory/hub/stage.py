@@ -40,6 +40,7 @@ class Staged:
     stats: dict
     lengths: list[int] = field(default_factory=list)   # completion tokens per accepted row
     generation: dict | None = None         # how the traces were made (factory/core/manifest.py provenance)
+    mixture: dict | None = None            # a mixture's mixture.json (factory/hub/mixture.py), else None
 
 
 _STATS_KEYS = {"input_rows": int, "accepted": int, "funnel": list}
