@@ -106,11 +106,18 @@ def graded_samples(graded_dir: Path) -> tuple[list[Sample], Counter, dict]:
         dataset = pq.ParquetDataset(folder)
         table = dataset.read(columns=[c for c in _ROW_COLUMNS if c in dataset.schema.names])
         for row in table.to_pylist():
-            ans = extract_answer(row.get("response") or "")
-            out.append(Sample(row["problem_id"], accepted, normalise(ans) if ans is not None else None))
+            out.append(Sample(row["problem_id"], accepted, _vote(row)))
             reasons[row["reject_reason"] or "correct"] += 1
             rows.append(row)
     return out, reasons, output_flaw_rates(rows, [s.correct for s in out])
+
+
+def _vote(row: dict) -> str | None:
+    """What a sample votes for in cons@k: its normalised final answer; a general reply, its words."""
+    if row.get("domain") == "general":
+        return " ".join((row.get("response") or "").split()).casefold() or None
+    ans = extract_answer(row.get("response") or "")
+    return normalise(ans) if ans is not None else None
 
 
 GRADER = {"correctness": {"no_reference": "drop", "domains": ["math"]}}  # the correctness filter alone
@@ -207,9 +214,10 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptio
 
 
 def generate_configs(config: EvaluateConfig) -> dict:
-    """One generate run per benchmark: every shared option projected, k samples, OUT/samples/<name>."""
+    """One generate run per benchmark: every shared option projected, k samples, OUT/samples/<name>.
+    A general benchmark's model sees the user's message alone (`answer` mode), never its reference."""
     return {name: project(config, GenerateConfig, problems=source, teacher=config.model,
-                          out=config.out / "samples" / name, samples=config.k_for(name))
+                          out=config.out / "samples" / name, samples=config.k_for(name), general_mode="answer")
             for name, source in (resolve_benchmark(b) for b in config.benchmarks)}
 
 

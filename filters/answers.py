@@ -81,6 +81,16 @@ def normalise(answer: str) -> str:
     return s
 
 
+_REPLY_EDGES = " \t\n\"'“”‘’.!?。！？"
+
+
+def same_reply(reference: str, reply: str) -> bool:
+    """Whether a free-text reply says exactly the reference (case, spacing, quotes and final
+    punctuation aside): the one rule that decides a general reply; the rest is the judge's."""
+    norm = lambda s: " ".join(s.split()).strip(_REPLY_EDGES).casefold()  # noqa: E731
+    return norm(reference) == norm(reply)
+
+
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
 _FRAC = re.compile(r"^([-+]?)\\frac\{?([-+]?\d+)\}?\{?([-+]?\d+)\}?$")
 _SLASH = re.compile(r"^([-+]?\d+)/([-+]?\d+)$")

@@ -16,6 +16,11 @@ a first pass.
 
 `judge: {model: …}` adds R1's generative judge for what these rules cannot
 decide (filters/judge.py; the referee step, filters/pipeline/referee.py, asks it).
+
+General rows (`general_domains`: chat data, generators/general.py) have no final answer to
+extract: a reply that says exactly the reference (case, spacing and final punctuation aside) is
+correct, any other is `reply_differs`, which the judge decides where there is one (R1: "what
+rules could not check, a generative judge checked") and which drops the row where there is none.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from factory.core.teacher import redact
-from filters.answers import extract_answer, math_verify_equal, quick_compare
+from filters.answers import extract_answer, math_verify_equal, quick_compare, same_reply
 from filters.base import AnswerCheck, register
 from filters.judge import JudgeSpec
 
@@ -39,6 +44,7 @@ class CorrectnessFilter(AnswerCheck):
     every_row = True   # cheap: the yield report knows which samples were correct, whatever dropped them
     no_reference: str = "drop"
     domains: list[str] = field(default_factory=lambda: ["math"])
+    general_domains: list[str] = field(default_factory=lambda: ["general"])   # replies, not answers
     # (reference, predicted) -> "correct" | "wrong_answer" | "unparseable_answer";
     # the judge step swaps in one that defers to a killable process (filters/base.py AnswerCheck).
     verifier: Callable[[str, str], str] = field(default=math_verify_equal, repr=False)
@@ -54,6 +60,9 @@ class CorrectnessFilter(AnswerCheck):
     @property
     def wants_majority(self) -> bool:
         return self.no_reference == "majority"
+
+    def applies(self, row: dict) -> bool:
+        return super().applies(row) or (row.get("domain") or "math") in self.general_domains
 
     def options(self) -> dict:
         """As the run used them; a judge farm's endpoints without their user:password@ (stats.json)."""
@@ -74,6 +83,8 @@ class CorrectnessFilter(AnswerCheck):
             reference = row.get("_majority")
             if reference is None:
                 return "no_majority"
+        if row.get("domain") in self.general_domains:
+            return None if same_reply(str(reference), row.get("response") or "") else "reply_differs"
         predicted = extract_answer(row.get("response") or "")
         if predicted is None:
             return "no_answer"

@@ -1,4 +1,7 @@
-"""Format: one closed think block, reasoning inside it, a response after it."""
+"""Format: one closed think block, reasoning inside it, a response after it.
+
+A reply generated without a chain of thought (`cot: none`: R1's simple queries, generators/general.py)
+has an empty think block by design: only its response is required."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ class FormatFilter(Filter):
             return "unclosed_think"
         if opens > 1 or closes > 1:
             return "multiple_think_blocks"
-        if not (row.get("reasoning") or "").strip():
+        if not (row.get("reasoning") or "").strip() and row.get("cot") != "none":
             return "empty_reasoning"
         if not (row.get("response") or "").strip():
             return "empty_response"

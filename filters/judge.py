@@ -42,7 +42,7 @@ WHEN = ("undecided", "rejected", "all", "no_reference")
 POLICIES = ("rule_or_judge", "judge", "rule_and_judge")
 SHOW = ("answer", "response")
 # The rule verdicts that decided nothing: the judge's default work (`when: undecided`).
-UNDECIDED = ("unparseable_answer", "no_answer", "verify_timeout", "verify_crash", "verify_error")
+UNDECIDED = ("unparseable_answer", "no_answer", "verify_timeout", "verify_crash", "verify_error", "reply_differs")
 NO_REFERENCE = ("no_reference", "no_majority")
 MAX_CANDIDATE_CHARS = 6_000   # of a response shown whole (its end: where the answer is)
 JUDGE_SCHEMA = json.dumps({"type": "object", "properties": {

@@ -5,23 +5,28 @@ Each trace becomes a prompt-completion conversation:
              domain's template applied to `problem`)
   assistant: "<think>\\n{reasoning}\\n</think>\\n\\n{response}"
 so the student learns to open its answer with the think block, as the
-teacher was made to. Rows without reasoning or response cannot teach that
-and are dropped, counted. With `unfinished=True` (`--keep-unfinished`), a
-row cut before its think block closed (reasoning, no response: a loop run
-to the context) is kept as it was written, "<think>\\n{reasoning}" with no
-closing tag and no answer, the chat template ending the turn after it: what
-training on unfiltered teacher output really feeds a student (the demo's
-unfiltered student).
+teacher was made to. A conversation's earlier turns (`history`) come before
+the user turn; a reply given no chain of thought (`cot: none`, R1's simple
+queries) keeps its empty think block. Rows without reasoning (other than
+those) or a response cannot teach that and are dropped, counted. A plain
+SFT set of `messages` trains on its last assistant turn after the others,
+given an empty think block where it has none (one format for the student).
+With `unfinished=True` (`--keep-unfinished`), a row cut before its think
+block closed (reasoning, no response: a loop run to the context) is kept as
+it was written, "<think>\\n{reasoning}" with no closing tag and no answer,
+the chat template ending the turn after it: what training on unfiltered
+teacher output really feeds a student (the demo's unfiltered student).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from factory.core.chat import parse_messages, student_turns
 from factory.core.errors import InputError
 from factory.core.inputs import check_parquet, open_parquet, resolve
 from factory.core.prompts import load_template
-from factory.core.traces import join_completion, split_completion
+from factory.core.traces import NO_THINK, THINK_OPEN, join_completion, split_completion
 
 
 @dataclass
@@ -65,14 +70,33 @@ def load_rows(spec: str):
 def to_conversations(ds, spec: str = "data", unfinished: bool = False):
     """(Dataset with `prompt` and `completion` message lists, DataReport); see the module docstring."""
     names = set(ds.column_names)
+    if "messages" in names and not names & {"problem", "prompt"}:
+        convert = _from_messages(spec)
+    else:
+        convert = _from_traces(names, spec, unfinished)
+    converted = ds.map(convert, remove_columns=ds.column_names, with_indices=True)
+    kept = converted.filter(lambda r: r["_ok"])
+    cut = sum(kept["_cut"]) if kept.num_rows else 0
+    used = kept.remove_columns(["_ok", "_cut"])
+    report = DataReport(rows=ds.num_rows, used=used.num_rows, dropped_no_reasoning=ds.num_rows - used.num_rows,
+                        unfinished=cut)
+    if used.num_rows == 0:
+        raise InputError(f"--data {spec}: none of its {ds.num_rows} rows has both reasoning and a response "
+                         "(train on the filter's accepted traces)")
+    return used, report
+
+
+def _from_traces(names: set[str], spec: str, unfinished: bool):
+    """Row → example, for the factory's traces (and sets with prompt/problem and reasoning/response)."""
     if "problem" not in names and "prompt" not in names:
-        raise InputError(f"--data {spec}: needs a 'prompt' or 'problem' column; has {', '.join(ds.column_names)}")
+        raise InputError(f"--data {spec}: needs a 'prompt' or 'problem' column (or 'messages'); "
+                         f"has {', '.join(sorted(names))}")
     if not ({"reasoning", "response"} <= names or "completion" in names):
         raise InputError(f"--data {spec}: needs 'reasoning' and 'response' (or 'completion') columns; "
-                         f"has {', '.join(ds.column_names)}")
+                         f"has {', '.join(sorted(names))}")
     templates: dict = {}
 
-    def convert(row):
+    def convert(row, i):
         if "reasoning" in names and "response" in names:
             reasoning, response = row["reasoning"], row["response"]
         else:
@@ -85,20 +109,25 @@ def to_conversations(ds, spec: str = "data", unfinished: bool = False):
         has_reasoning, has_response = bool((reasoning or "").strip()), bool((response or "").strip())
         cut = unfinished and has_reasoning and not has_response
         text = join_completion(reasoning or "", None if cut else response or "")
-        return {"prompt": [{"role": "user", "content": prompt}],
+        no_cot = row.get("cot") == "none"
+        return {"prompt": student_turns(row.get("history"), prompt),
                 "completion": [{"role": "assistant", "content": text}],
-                "_ok": has_reasoning and (has_response or cut), "_cut": cut}
+                "_ok": (has_reasoning or no_cot) and (has_response or cut), "_cut": cut}
 
-    converted = ds.map(convert, remove_columns=ds.column_names)
-    kept = converted.filter(lambda r: r["_ok"])
-    cut = sum(kept["_cut"]) if kept.num_rows else 0
-    used = kept.remove_columns(["_ok", "_cut"])
-    report = DataReport(rows=ds.num_rows, used=used.num_rows, dropped_no_reasoning=ds.num_rows - used.num_rows,
-                        unfinished=cut)
-    if used.num_rows == 0:
-        raise InputError(f"--data {spec}: none of its {ds.num_rows} rows has both reasoning and a response "
-                         "(train on the filter's accepted traces)")
-    return used, report
+    return convert
+
+
+def _from_messages(spec: str):
+    """Row → example, for a plain SFT set: the turns up to the last assistant one, which is learnt."""
+    def convert(row, i):
+        chat = parse_messages(f"--data {spec}: row {i + 1}", row["messages"])
+        reply = chat.reference or ""
+        if reply.strip() and not reply.lstrip().startswith(THINK_OPEN):
+            reply = NO_THINK + reply.strip()
+        return {"prompt": student_turns(chat.history, chat.prompt),
+                "completion": [{"role": "assistant", "content": reply}], "_ok": bool(reply.strip()), "_cut": False}
+
+    return convert
 
 
 def bucket_by_length(ds, batch_size: int, bucket_rows: int, seed: int = 42):
@@ -112,7 +141,7 @@ def bucket_by_length(ds, batch_size: int, bucket_rows: int, seed: int = 42):
     """
     import random
 
-    lengths = [len(p[0]["content"]) + len(c[0]["content"]) for p, c in zip(ds["prompt"], ds["completion"])]
+    lengths = [sum(len(t["content"]) for t in p + c) for p, c in zip(ds["prompt"], ds["completion"])]
     rng = random.Random(seed)
     order = list(range(len(lengths)))
     rng.shuffle(order)

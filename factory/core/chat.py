@@ -86,3 +86,10 @@ def student_turns(history, prompt: str) -> list[dict]:
         history = json.loads(history)
     return [{"role": t["role"], "content": t["content"]} for t in (history or [])] + \
         [{"role": "user", "content": prompt}]
+
+
+def conversation_text(history, prompt: str) -> str:
+    """A conversation as one text, for what compares conversations (dedup, decontamination, the
+    judge's view of the problem): every turn but the system's, then the prompt."""
+    turns = student_turns(history, prompt)
+    return "\n\n".join(t["content"] for t in turns if t["role"] != "system")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from factory.core.chat import conversation_text
 from factory.core.problems import as_text, content_id
 from factory.core.traces import split_completion
 from filters.answers import extract_answer, normalise
@@ -18,7 +19,7 @@ from filters.base import Problems
 from filters.source import Columns, TraceSource
 
 # Read by name whatever `Columns` maps (the factory's own trace columns).
-TRACE_COLUMNS = ("reasoning", "response", "finish_reason", "domain", "tests")
+TRACE_COLUMNS = ("reasoning", "response", "finish_reason", "domain", "tests", "history", "cot")
 
 
 @dataclass(slots=True)
@@ -45,7 +46,9 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
     """The filters' view of a batch: their column names, derived fields filled in.
 
     Without reasoning/response columns they are split from the completion; with
-    `derive=False` that is left to `complete_row` (in the judge step, off the main process)."""
+    `derive=False` that is left to `complete_row` (in the judge step, off the main process).
+    A conversation's `problem` is all its turns (`conversation_text`): dedup, decontamination and
+    the judge compare and read conversations, not their last message alone."""
     names = set(table.schema.names)
 
     def col(name):  # the source gives every column its declared type (filters/source.py)
@@ -55,14 +58,17 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
     answers, ids = col(columns.answer), col(columns.id)
     reasoning, response = col("reasoning"), col("response")
     finish, domain, tests = col("finish_reason"), col("domain"), col("tests")
+    history, cot = col("history"), col("cot")
     split = "reasoning" not in names or "response" not in names
     rows = []
     for i in range(table.num_rows):
         p = problems[i]
+        if history[i] and isinstance(p, str):
+            p = conversation_text(history[i], p)
         row = {"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
                "problem": p if isinstance(p, str) else as_text(p), "answer": as_text(answers[i]),
                "completion": completions[i], "reasoning": reasoning[i], "response": response[i],
-               "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "_split": split}
+               "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "cot": cot[i], "_split": split}
         rows.append(complete_row(row) if derive else row)
     return rows
 
@@ -102,7 +108,7 @@ def scan_problems(source: TraceSource, columns: Columns, batch_rows: int,
                   majority: bool) -> tuple[Problems, dict[str, str]]:
     """The input's distinct problems and, if `majority`, problem_id → the answer
     more than half of its reference-less samples give. Reads only the columns it needs."""
-    wanted = [columns.problem, columns.answer, columns.id, "domain"]
+    wanted = [columns.problem, columns.answer, columns.id, "domain", "history"]
     if majority:
         wanted += [columns.completion, "reasoning", "response"]
     problems = Problems()
