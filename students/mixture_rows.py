@@ -234,7 +234,8 @@ def _route(frames: list, ids: list[str], placed, schema, spill: Path) -> dict:
                 if key not in writers:
                     writers[key] = ShardWriter(spill / f"{split}-{shard:06d}", table.schema, max_rows=1 << 62,
                                                max_bytes=1 << 62, flush_seconds=float("inf"),
-                                               row_group_rows=_BATCH_ROWS, row_group_bytes=4 << 20)
+                                               row_group_rows=_BATCH_ROWS, row_group_bytes=4 << 20,
+                                               use_dictionary=False, compression="lz4")
                 writers[key].add_table(table)
             progress.update(batch.height, batch.estimated_size())
     for w in writers.values():
@@ -254,11 +255,24 @@ def _assemble(split: str, spills: list[Path], out: Path) -> list[str]:
         table = df.to_arrow()
         if writer is None:
             writer = ShardWriter(out / split, table.schema, max_rows=1 << 62, max_bytes=1 << 62,
-                                 flush_seconds=float("inf"), row_group_rows=1_000)
+                                 flush_seconds=float("inf"), row_group_rows=1_000,
+                                 use_dictionary=_short_columns(table.schema))
         writer.add_table(table.cast(writer.schema))
         files.append(str(writer.flush().relative_to(out)))
         shutil.rmtree(folder)
     return files
+
+
+def _short_columns(schema) -> list[str]:
+    """The columns worth a dictionary: everything but text and lists of it (prompts, traces, messages)."""
+    import pyarrow as pa
+
+    def texty(t) -> bool:
+        return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) or \
+            ((pa.types.is_list(t) or pa.types.is_large_list(t)) and texty(t.value_type)) or \
+            (pa.types.is_struct(t) and any(texty(f.type) for f in t))
+
+    return [f.name for f in schema if not texty(f.type) or f.name in ("source", "domain", "split", "cot")]
 
 
 # -- 4. the per-source table ------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class ShardWriter:
 
     def __init__(self, directory: Path, schema, *, max_rows: int = 10_000,
                  max_bytes: int = 256 << 20, flush_seconds: float = 300.0,
-                 row_group_rows: int = 1_000, row_group_bytes: int = 64 << 20):
+                 row_group_rows: int = 1_000, row_group_bytes: int = 64 << 20,
+                 use_dictionary: bool | list[str] = True, compression: str = "zstd"):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob("*.tmp"):
@@ -98,6 +99,9 @@ class ShardWriter:
         self.schema = schema
         self.max_rows, self.max_bytes, self.flush_seconds = max_rows, max_bytes, flush_seconds
         self.row_group_rows, self.row_group_bytes = row_group_rows, row_group_bytes
+        # Dictionary encoding pays for short repeated values; on long unique text (traces) pyarrow's
+        # attempt costs several times the write itself (bench/README.md, "Mixtures"): name the columns.
+        self.use_dictionary, self.compression = use_dictionary, compression
         existing = shard_paths(self.directory)
         self._next = int(_SHARD_RE.search(existing[-1].name).group(1)) + 1 if existing else 0
         self._rows: list[dict] = []
@@ -159,7 +163,8 @@ class ShardWriter:
         if self._file is None:
             path = self.directory / f"shard-{self._next:06d}.parquet"
             handle = open(path.with_name(path.name + ".tmp"), "wb")
-            self._file = (pq.ParquetWriter(handle, self.schema, compression="zstd"), handle, path)
+            self._file = (pq.ParquetWriter(handle, self.schema, compression=self.compression,
+                                           use_dictionary=self.use_dictionary), handle, path)
         self._file[0].write_table(table, row_group_size=group)
         self._shard_rows += table.num_rows
         self._shard_bytes += self._pending_bytes
