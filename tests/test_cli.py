@@ -30,6 +30,13 @@ CASES = {
     "missing": (b'{"id": 1, "text": "a"}\n', r"bad.jsonl:1: missing problem field 'problem' \(fields present: id, text"),
     "empty": (b'{"problem": ""}\n', r"bad.jsonl:1: problem field 'problem' is empty"),
     "dup": (b'{"id": "a", "problem": "x"}\n{"id": "a", "problem": "y"}\n', r"bad.jsonl:2: duplicate id 'a', first seen at .*bad.jsonl:1"),
+    # chat data: the conversation's faults, named by file and line
+    "no-user": (b'{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [{"role": "assistant", "content": "x"}]}\n',
+                r"bad.jsonl:2: the conversation has no user turn"),
+    "order": (b'{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}\n',
+              r"bad.jsonl:1: messages\[1\] is 'user' where 'assistant' was due"),
+    "empty-chat": (b'{"messages": []}\n', r"bad.jsonl:1: messages is an empty conversation"),
+    "cot-type": (b'{"prompt": "hello", "response": "hi", "cot": "no"}\n', r"bad.jsonl:1: cot must be true or false"),
 }
 
 
@@ -50,6 +57,9 @@ def test_bad_problem_files_exit_2_and_write_nothing(case, tiny_model, tmp_path, 
     (["--samples", "0"], "--samples must be at least 1"),
     (["--top-p", "1.5"], "--top-p must be in"),
     (["--engine-args", "{oops"], "--engine-args is not valid JSON"),
+    (["--general-mode", "rewrite"], "--general-mode must be one of explain, answer"),
+    (["--no-cot-pattern", "(hello"], "--no-cot-pattern is not a regular expression"),
+    (["--no-cot-words", "-1"], "--no-cot-words must be 0 (off) or more"),
 ])
 def test_bad_flags_exit_2(argv, message, good, tiny_model, tmp_path, capsys):
     out = tmp_path / "out"
@@ -105,6 +115,7 @@ def test_help_is_instant_and_has_a_usage_example(verb):
     (["--teacher-eval-samples", "0"], "--teacher-eval-samples must be at least 1"),
     (["--backend", "farm"], "--backend farm needs --endpoints"),
     (["--endpoints", "http://127.0.0.1:9", "--backend", "engine"], "two different teachers"),
+    (["--general-share", "1"], "--general-share must be in [0, 1)"),
 ])
 def test_demo_bad_flags_are_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, says):
     """The demo checks every value it hands to generate and evaluate when its flags are parsed."""
