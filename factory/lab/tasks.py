@@ -22,14 +22,31 @@ column (its digit); drift, loop and code at the start of the line after the
 first column, where a clean trace simply goes on. A flaw spread over many
 positions (the teacher before this design) is a small chance at each, which
 temperature 0.6 crushes to nearly nothing. `TRAINING_MIX` sets the shares.
+
+The general (non-reasoning) task, R1's ~200k chat samples in miniature, is chat
+data with reference replies (`general_sets`, bundled as `GENERAL_PROBLEMS`):
+
+- `words`: "Write 347 in words." → "three hundred forty-seven" (1-999, American
+  style: hyphenated tens, no "and"); `digits`: the way back. The teacher, shown
+  the reply (generators/templates/general.txt), reasons by place value as in the
+  maths traces; `general_trace` writes that reasoning and the reply.
+- `self` ("Who are you?" → `SELF_REPLY`) and `greet` ("Hello" → a fixed reply):
+  simple queries, which generators/general.py's rule gives no chain of thought.
+
+Their flaws (`GENERAL_MIX`): `wrong` (the ones digit misread where it is first
+written: reasoning and reply name the neighbouring number) and `drift` (into
+Chinese after the first line), each decided at one point as in the maths traces.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 
+from factory.core.layout import BENCHMARKS_DIR
 from factory.core.traces import THINK_CLOSE
+from factory.lab import LAB_DATA
 
 FAMILIES = ("add", "sum3", "equation")
 FLAWS = ("wrong", "drift", "loop", "code")
@@ -69,6 +86,43 @@ _CHINESE = {
     "First add": "先加", "That gives": "得到", "Then add": "再加", "and": "和",
     "Subtract": "两边减去", "from both sides": "",
 }
+
+
+# The general task (see the module docstring): the bundled chat data and its held-out benchmark.
+GENERAL_PROBLEMS = LAB_DATA / "general.jsonl"
+GENERAL_HELD_OUT = BENCHMARKS_DIR / "lab_general.jsonl"   # the `lab_general` benchmark
+GENERAL_FAMILIES = ("words", "digits", "self", "greet")
+GENERAL_FLAWS = ("wrong", "drift")
+GENERAL_MIX = {"wrong": 0.10, "drift": 0.10}
+# The bundle's shares (the rest of the 400 rows are self and greet, 20 each).
+GENERAL_SHARES = {"words": 180, "digits": 180, "self": 20, "greet": 20}
+SELF_REPLY = ("I am R1-lab, the tiny teacher of the R1 distillation factory's lab. "
+              "I add numbers step by step and write numbers in words or digits.")
+HELLO_REPLY = "Hello! Give me a sum to add, or a number to write in words or digits."
+THANKS_REPLY = "You are welcome!"
+# Each phrasing must get a chain of thought by generators/general.py's rule (more than 4 words or
+# a digit): "What is {w} in digits?" has 5 words even for "seven".
+_WORDS_PHRASES = (
+    "Write {n} in words.",
+    "How do you write {n} in words?",
+    "Spell out the number {n}.",
+    "What is {n} in words?",
+)
+_DIGITS_PHRASES = (
+    "Write the number {w} in digits.",
+    "How is {w} written in digits?",
+    "What is {w} in digits?",
+)
+# ...and each of these must get none (4 words at most, no digit, or a greeting).
+SELF_PROMPTS = ("What is your name?", "Who are you?", "Who made you?", "What are you?",
+                "Introduce yourself.", "Tell me about yourself.")
+GREETINGS = {"Hello": HELLO_REPLY, "Hi": HELLO_REPLY, "Hey there": HELLO_REPLY, "Good morning": HELLO_REPLY,
+             "Hello again!": HELLO_REPLY, "Thanks!": THANKS_REPLY, "Thank you": THANKS_REPLY,
+             "Thank you very much!": THANKS_REPLY}
+_ONES = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_CHINESE_GENERAL = {"hundreds": "个百", "So ": "所以 ", " is ": " 就是 "}  # never inside number words
 
 
 @dataclass(frozen=True)
@@ -224,3 +278,165 @@ def problem_sets(n_bundled: int = 1200, n_held_out: int = 300, contaminated_ever
                else next(fresh) for i in range(n_bundled)]
     record = lambda p: {"id": p.id, "problem": p.problem, "answer": p.answer, "family": p.family}  # noqa: E731
     return [record(p) for p in bundled], [record(p) for p in held_out]
+
+
+def number_words(n: int) -> str:
+    """1-999 in American English words: "three hundred forty-seven" (no "and")."""
+    if not 1 <= n <= 999:
+        raise ValueError(f"number_words covers 1-999, not {n}")
+    hundreds, rest = divmod(n, 100)
+    head = [f"{_ONES[hundreds]} hundred"] if hundreds else []
+    if rest:
+        tens, ones = divmod(rest, 10)
+        head.append(_ONES[rest] if rest < 20 else _TENS[tens] + (f"-{_ONES[ones]}" if ones else ""))
+    return " ".join(head)
+
+
+def words_number(text: str) -> int:
+    """The inverse of `number_words`."""
+    value = 0
+    for word in text.split():
+        if word == "hundred":
+            value *= 100
+            continue
+        tens, _, ones = word.partition("-")
+        value += _TENS.index(tens) * 10 + _ONES.index(ones) if ones else (
+            _TENS.index(word) * 10 if word in _TENS[2:] else _ONES.index(word))
+    return value
+
+
+@dataclass(frozen=True)
+class GeneralProblem:
+    id: str
+    family: str
+    problem: str          # the user's message
+    answer: str           # the reference reply
+    number: int | None    # words/digits: the number asked about
+
+    def chat_row(self) -> dict:
+        """The bundled row: chat data in the `messages` format."""
+        return {"id": self.id, "messages": [{"role": "user", "content": self.problem},
+                                            {"role": "assistant", "content": self.answer}], "family": self.family}
+
+    def problem_row(self) -> dict:
+        """A plain problem row (the held-out benchmark's format)."""
+        return {"id": self.id, "problem": self.problem, "answer": self.answer, "domain": "general"}
+
+
+def make_general(rng: random.Random, family: str, index: int, prefix: str = "lab-general",
+                 number: int | None = None) -> GeneralProblem:
+    pid = f"{prefix}-{family}-{index}"
+    if family in ("words", "digits"):
+        n = number if number is not None else rng.randint(1, 999)
+        if family == "words":
+            return GeneralProblem(pid, family, rng.choice(_WORDS_PHRASES).format(n=n), number_words(n), n)
+        return GeneralProblem(pid, family, rng.choice(_DIGITS_PHRASES).format(w=number_words(n)), str(n), n)
+    if family == "self":
+        return GeneralProblem(pid, family, rng.choice(SELF_PROMPTS), SELF_REPLY, None)
+    if family == "greet":
+        text = rng.choice(sorted(GREETINGS))
+        return GeneralProblem(pid, family, text, GREETINGS[text], None)
+    raise ValueError(f"unknown general family {family!r}; have {GENERAL_FAMILIES}")
+
+
+def _misread(n: int) -> int:
+    """The neighbouring number a slip reads instead of n: only the ones digit changes."""
+    return n + 1 if n % 10 != 9 else n - 1
+
+
+def _rest_words(r: int, shown: int) -> str:
+    """The line for the last two digits `r` (1-99), its words those of `shown`."""
+    if r < 20 or r % 10 == 0:
+        return f"{r}: {number_words(shown)}."
+    return f"{r} = {r - r % 10} + {r % 10}: {number_words(shown)}."
+
+
+def _words_lines(n: int, m: int) -> list[str]:
+    """Digits → words for n, working with m (n itself, or a misread neighbour from the first line on)."""
+    hundreds, rest = divmod(m, 100)
+    if not hundreds:
+        lines = [_rest_words(rest, m)]
+    else:
+        lines = [f"{m} = {hundreds} hundreds" + (f" + {rest}." if rest else "."),
+                 f"{hundreds} hundreds: {number_words(hundreds * 100)}."]
+        if rest:
+            lines.append(_rest_words(rest, rest))
+    lines[0] = str(n) + lines[0][len(str(m)):]  # the slip: the number is read as m in this first line
+    return lines + [f"So {n} is {number_words(m)}."]
+
+
+def _digits_lines(n: int, m: int) -> list[str]:
+    """Words → digits for n, the digits written those of m (n itself, or a misread neighbour:
+    the same but for the ones digit)."""
+    words, (hundreds, rest) = number_words(n), divmod(n, 100)
+    m_rest = m % 100
+
+    def rest_line(head: str) -> str:
+        if rest < 20 or rest % 10 == 0:
+            return f"{head} = {m_rest}."
+        tens, ones = number_words(rest).split("-")
+        return f"{head} = {tens} + {ones} = {m_rest - m_rest % 10} + {m_rest % 10} = {m_rest}."
+
+    if not hundreds:
+        lines = [rest_line(words)]
+    elif not rest:
+        lines = [f"{words} = {hundreds} hundreds = {m}."]
+    else:
+        h_words = number_words(hundreds * 100)
+        lines = [f"{words} = {h_words} + {number_words(rest)}.", f"{h_words} = {hundreds} hundreds = {hundreds * 100}.",
+                 rest_line(number_words(rest)), f"{hundreds * 100} + {m_rest} = {m}."]
+    return lines + [f"So {words} is {m}."]
+
+
+def general_trace(p: GeneralProblem, flaw: str | None = None) -> tuple[str, str]:
+    """(reasoning, reply) for `p`: the reasoning is empty for self and greet (simple queries get no
+    chain of thought). `wrong` misreads the ones digit where it is first written (reasoning and
+    reply name the neighbouring number); `drift` slides into Chinese from the second line on."""
+    if p.family in ("self", "greet"):
+        if flaw is not None:
+            raise ValueError(f"{p.id}: a {p.family} reply has no reasoning to be flawed")
+        return "", p.answer
+    if flaw not in (None, *GENERAL_FLAWS):
+        raise ValueError(f"unknown general flaw {flaw!r}; have {GENERAL_FLAWS}")
+    n = p.number
+    m = _misread(n) if flaw == "wrong" else n
+    lines = (_words_lines if p.family == "words" else _digits_lines)(n, m)
+    reply = number_words(m) if p.family == "words" else str(m)
+    if flaw == "drift":
+        lines = lines[:1] + [DRIFT_LEAD + _general_chinese(lines[1])] + [_general_chinese(x) for x in lines[2:]]
+    return "\n".join(lines), reply
+
+
+def _general_chinese(line: str) -> str:
+    for en, zh in _CHINESE_GENERAL.items():
+        line = line.replace(en, zh)
+    return line
+
+
+def general_sets(n_held_out: int = 150, seed: int = 11) -> tuple[list[dict], list[dict]]:
+    """(bundled chat rows, held-out problem rows). The bundle (`GENERAL_SHARES`: words and digits
+    on distinct numbers, self and greet phrasings repeating under unique ids) and the held-out
+    words/digits problems (the `lab_general` benchmark) never share a (family, number)."""
+    rng = random.Random(seed)
+    pairs = [(f, n) for f in ("words", "digits") for n in range(1, 1000)]
+    rng.shuffle(pairs)
+    held = pairs[:n_held_out]
+    taken = iter(pairs[n_held_out:])
+    bundled = []
+    for family, count in GENERAL_SHARES.items():
+        for i in range(count):
+            if family in ("words", "digits"):
+                number = next(n for f, n in taken if f == family)
+                bundled.append(make_general(rng, family, i, number=number))
+            else:
+                bundled.append(make_general(rng, family, i))
+    held_out = [make_general(rng, f, i, prefix="lab-general-test", number=n) for i, (f, n) in enumerate(held)]
+    order = random.Random(seed + 1)
+    order.shuffle(bundled)
+    return [p.chat_row() for p in bundled], [p.problem_row() for p in held_out]
+
+
+def write_general_sets() -> None:
+    """(Re)write `GENERAL_PROBLEMS` and `GENERAL_HELD_OUT` from `general_sets()`."""
+    for path, rows in zip((GENERAL_PROBLEMS, GENERAL_HELD_OUT), general_sets()):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

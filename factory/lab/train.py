@@ -16,13 +16,21 @@ one token choice at a fixed point of the trace, which sampling at R1's 0.6
 sharpens but keeps. The loss is on the assistant turn only, with every token
 weighing the same whatever its batch (see `_loop`).
 
+A share of the stream (`GENERAL_SHARE`) is the lab's general task (chat data:
+numbers in words or digits, who it is, greetings; tasks.py), rendered as
+`factory.generate` renders a general row (generators/general.py: the reference
+reply shown through generators/templates/general.txt; a simple query gets an
+empty think block), then the reasoning and the reply, with `tasks.GENERAL_MIX`'s
+flaws. Its numbers never come from the bundled chat data, its held-out
+benchmark or the general check set.
+
     python -m factory.lab.train teacher --init factory/data/lab/teacher
 
 retrains the bundled teacher from its own weights and tokenizer (what the
 shipped one is: TRAINING.json's `lineage` records it), so the student base,
 which shares the tokenizer, stays valid; without `--init` it starts from
 scratch with a new tokenizer, and the student base must be retrained after it.
-Problems of the bundled set and the held-out benchmark never appear in training.
+Problems of the bundled sets and the held-out benchmarks never appear in training.
 
 The student base stands in for a pretrained base model: the student
 architecture (4 layers, hidden 128, 0.9M parameters) pretrained on worked
@@ -46,14 +54,19 @@ import time
 from pathlib import Path
 
 from factory.core.prompts import load_template, render_prompt
+from factory.core.traces import THINK_CLOSE
 from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks, tiny_model
 from filters.answers import last_boxed
 from generators.engine import NATIVE_BF16, cpu_flags
+from generators.general import GENERAL, GeneralOptions, Prompter
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                     num_key_value_heads=2, max_position_embeddings=1024)
 LOOP_TOKENS = (200, 512)  # where a training loop is cut (no end of turn: no loop is ever seen to end)
 TOKENS_PER_ROW = 100  # the loss's fixed divisor per row (about a clean trace's length); see _loop
+GENERAL_SHARE = 0.25  # of the teacher's training examples: the general task (R1: ~200k of ~800k)
+# The general stream's families: as in the bundled chat data (tasks.GENERAL_SHARES).
+GENERAL_WEIGHTS = {f: n / sum(tasks.GENERAL_SHARES.values()) for f, n in tasks.GENERAL_SHARES.items()}
 STUDENT_ARCHITECTURE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=2,
                             num_key_value_heads=1, max_position_embeddings=1024)
 
@@ -87,6 +100,40 @@ def encode(tok, template, problem: tasks.Problem, flaw: str | None, rng: random.
     return ids_prompt + ids_completion, len(ids_prompt)
 
 
+def general_prompter() -> Prompter:
+    """What `factory.generate` turns a general row into with its default options."""
+    return Prompter({GENERAL: load_template(GENERAL)}, GeneralOptions())
+
+
+def general_prompt(tok, prompter: Prompter, p: tasks.GeneralProblem) -> tuple[str, bool]:
+    """(the prompt text exactly as `factory.generate` renders the row, whether it gets a chain of thought)."""
+    turn = prompter.turn({"problem": p.problem, "answer": p.answer, "domain": GENERAL, "history": None,
+                          "cot": None})
+    return render_prompt(tok, turn.user, turn.history, turn.think), turn.think
+
+
+def encode_general(tok, prompter: Prompter, p: tasks.GeneralProblem, flaw: str | None) -> tuple[list[int], int]:
+    """Token ids of a general example and its prompt's length: after a forced `<think>\\n`, the
+    reasoning, the closing tag and the reply; after an empty think block, the reply alone."""
+    prompt, think = general_prompt(tok, prompter, p)
+    reasoning, reply = tasks.general_trace(p, flaw if think else None)
+    completion = f"{reasoning}\n{THINK_CLOSE}\n\n{reply}" if think else reply
+    ids_prompt = tok(prompt, add_special_tokens=False)["input_ids"]
+    return ids_prompt + tok(completion + tok.eos_token, add_special_tokens=False)["input_ids"], len(ids_prompt)
+
+
+def reserved_general() -> set[str]:
+    """The words/digits replies (one per family and number) the teacher must never train on: those of
+    the bundled chat data and of the held-out benchmark."""
+    replies = set()
+    for path in (tasks.GENERAL_PROBLEMS, tasks.GENERAL_HELD_OUT):
+        for row in (json.loads(line) for line in path.open(encoding="utf-8") if line.strip()) if path.exists() else ():
+            reply = row["messages"][-1]["content"] if "messages" in row else row["answer"]
+            if row.get("family", "words") in ("words", "digits"):
+                replies.add(reply)
+    return replies
+
+
 def reserved_problems() -> set[str]:
     """Texts the teacher must never train on: the bundled set and the held-out benchmark."""
     texts = set()
@@ -116,10 +163,34 @@ def greedy_accuracy(model, tok, template, problems: list[tasks.Problem], max_new
     return right / len(problems)
 
 
+def general_accuracy(model, tok, prompter: Prompter, problems: list[tasks.GeneralProblem],
+                     max_new_tokens: int = 256) -> float:
+    """Share of general prompts whose greedy reply (after `</think>` for a chain of thought, the whole
+    text after an empty think block) is exactly the reference."""
+    import torch
+
+    model.eval()
+    tok.padding_side = "left"
+    right = 0
+    for i in range(0, len(problems), 64):
+        batch = problems[i:i + 64]
+        prompts = [general_prompt(tok, prompter, p) for p in batch]
+        enc = tok([text for text, _ in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        for p, (_, think), ids in zip(batch, prompts, out[:, enc["input_ids"].shape[1]:]):
+            text = tok.decode(ids, skip_special_tokens=True)
+            reply = text.partition(THINK_CLOSE)[2] if think else text
+            right += reply.strip() == p.answer
+    model.train()
+    return right / len(problems)
+
+
 def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, evaluate, eval_every: int):
     """AdamW with warm-up and cosine decay on batches of `example(rng)` → (ids,
-    tokens not trained on at the start); 8 batches drawn at a time and grouped by
-    length, so there is little padding. bf16 autocast where the CPU has native bf16
+    tokens not trained on at the start), scored by `evaluate(model)` → {name: share};
+    8 batches drawn at a time and grouped by length, so there is little padding. bf16 autocast where the CPU has native bf16
     (avx512_bf16 or AMX); float32 elsewhere (on an AVX2 CPU bf16 autocast made a step
     many times slower: bench/README.md, "The lab teacher")."""
     import torch
@@ -167,9 +238,10 @@ def _loop(model, tok, example, *, steps: int, batch: int, lr: float, seed: int, 
             print(f"step {step}/{steps} | loss {loss_avg:.4f} | {step / elapsed:.2f} steps/s | "
                   f"elapsed {elapsed:.0f}s | ETA {(steps - step) * elapsed / step:.0f}s", flush=True)
         if eval_every and (step % eval_every == 0 or step == steps):
-            acc = evaluate(model)
-            history.append({"step": step, "loss": round(loss_avg, 4), "greedy_accuracy": round(acc, 4)})
-            print(f"  greedy accuracy on unseen problems: {acc:.1%}", flush=True)
+            scores = evaluate(model)
+            history.append({"step": step, "loss": round(loss_avg, 4), **{k: round(v, 4) for k, v in scores.items()}})
+            print("  greedy accuracy on unseen problems: "
+                  + ", ".join(f"{k} {v:.1%}" for k, v in scores.items()), flush=True)
     return history, round(time.monotonic() - start)
 
 
@@ -220,6 +292,33 @@ def _unseen_problems(prefix: str):
     return next_problem
 
 
+def _general_check(seed: int, n: int = 100) -> list[tasks.GeneralProblem]:
+    """~n unseen general prompts in the stream's family shares: words/digits on numbers reserved
+    for neither set (and kept out of the stream), self and greet on the fixed phrasings."""
+    rng, reserved, out = random.Random(seed + 2000), reserved_general(), []
+    for family, weight in GENERAL_WEIGHTS.items():
+        while sum(p.family == family for p in out) < round(n * weight):
+            p = tasks.make_general(rng, family, len(out), prefix="check-general")
+            if p.family in ("self", "greet") or p.answer not in reserved | {q.answer for q in out}:
+                out.append(p)
+    return out
+
+
+def _unseen_general(check: list[tasks.GeneralProblem]):
+    """A function rng → the next general training example's problem, families at `GENERAL_WEIGHTS`,
+    words/digits never on a number of the bundled chat data, the held-out benchmark or `check`."""
+    reserved = reserved_general() | {p.answer for p in check if p.family in ("words", "digits")}
+    families, weights, counter = list(GENERAL_WEIGHTS), list(GENERAL_WEIGHTS.values()), iter(range(10 ** 9))
+
+    def next_problem(rng) -> tasks.GeneralProblem:
+        while True:
+            p = tasks.make_general(rng, rng.choices(families, weights)[0], next(counter), prefix="train-general")
+            if p.answer not in reserved:
+                return p
+
+    return next_problem
+
+
 def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, eval_every: int,
                   init: Path | None = None) -> dict:
     """From scratch (a new tokenizer and model), or from `init`'s weights and
@@ -238,18 +337,27 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
         model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
         previous = json.loads((Path(init) / "TRAINING.json").read_text()) if (Path(init) / "TRAINING.json").exists() else {}
         lineage = {"init": str(init), "previous": {k: previous.get(k) for k in ("steps", "lr", "seconds", "training_mix",
-                                                                                   "init", "previous")}}
+                                                                                   "general_share", "init", "previous")}}
     params = sum(p.numel() for p in model.parameters())
     print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
     check, next_problem = _check_problems(seed), _unseen_problems("train")
+    prompter, general_check = general_prompter(), _general_check(seed)
+    next_general = _unseen_general(general_check)
 
     def example(rng):
+        if rng.random() < GENERAL_SHARE:
+            return encode_general(tok, prompter, next_general(rng), tasks.pick_flaw(rng, tasks.GENERAL_MIX))
         return encode(tok, template, next_problem(rng), tasks.pick_flaw(rng), rng)
 
+    def evaluate(m):
+        return {"greedy_accuracy": greedy_accuracy(m, tok, template, check),
+                "general_accuracy": general_accuracy(m, tok, prompter, general_check)}
+
     history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
-                             evaluate=lambda m: greedy_accuracy(m, tok, template, check), eval_every=eval_every)
+                             evaluate=evaluate, eval_every=eval_every)
     record = {"parameters": params, "architecture": ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "training_mix": tasks.TRAINING_MIX,
+              "general_share": GENERAL_SHARE, "general_mix": tasks.GENERAL_MIX,
               "loop_tokens": list(LOOP_TOKENS), "history": history, **({"lineage": lineage} if lineage else {})}
     _save(model, tok, out, record)
     return record
@@ -307,7 +415,8 @@ def train_student_base(out: Path, *, steps: int, batch: int, lr: float, seed: in
         return tok(head + body + tok.eos_token, add_special_tokens=False)["input_ids"], 0
 
     history, seconds = _loop(model, tok, example, steps=steps, batch=batch, lr=lr, seed=seed,
-                             evaluate=lambda m: student_base_accuracy(m, tok, check), eval_every=eval_every)
+                             evaluate=lambda m: {"greedy_accuracy": student_base_accuracy(m, tok, check)},
+                             eval_every=eval_every)
     tok.eos_token = "<|im_end|>"  # what the chat template ends turns with, as for the teacher
     record = {"parameters": params, "architecture": STUDENT_ARCHITECTURE, "vocab": len(tok), "steps": steps,
               "batch": batch, "lr": lr, "seed": seed, "seconds": seconds, "history": history}
