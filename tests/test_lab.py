@@ -108,7 +108,7 @@ def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
 
     run = tmp_path / "lab"
     assert main(["--run", str(run), "--problems", "150", "--samples", "2", "--eval-problems", "40",
-                 "--eval-samples", "2", "--student-steps", "12"]) == 0
+                 "--eval-samples", "2", "--student-steps", "12", "--general-problems", "60"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((run / "summary.json").read_text())
     assert (run / "summary.png").stat().st_size > 10_000
@@ -135,6 +135,21 @@ def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
     assert teacher["flaws"]["any"] >= 0.08 and teacher["flaws"]["clean_pass@1"] >= 0.85, teacher["flaws"]
     assert models["student (filtered)"]["trained_on_rows"] < models["student (unfiltered)"]["trained_on_rows"]
     assert [c["claim"] for c in summary["claims"]][0] == "less accurate (pass@1)" and "R1's claim" in printed
+
+    # R1's other 200k in miniature: the general chat rows (one sample each), filtered, mixed into what the student learns
+    general = summary["general_funnel"]
+    assert general["input"] == 60 and 0 < general["accepted"] < general["input"]
+    built = json.loads((run / "mixture" / "mixture.json").read_text())
+    taken = {s["id"]: s["rows_taken"] for s in built["sources"]}
+    maths, chat = taken[str(run / "filter")], taken[str(run / "filter-general")]
+    assert maths == funnel["accepted"] and 0 < chat <= general["accepted"]   # every reasoning trace…
+    assert chat / (maths + chat) <= 0.25                                   # …and at most R1's share of chat
+    assert models["student (filtered)"]["trained_on_rows"] <= sum(taken.values())
+    assert "## Mixture" in (run / "hub" / "README.md").read_text()
+    assert teacher["general"] is None   # it explains a reply it is shown; the students answer alone
+    for m in (models["student (filtered)"], models["student (unfiltered)"]):
+        assert m["general"]["problems"] == 40 and 0 <= m["general"]["pass@1"] <= 1
+    assert "general chat traces: 60 →" in printed
 
 
 def test_the_r1_claim_holds_only_beyond_two_standard_errors():

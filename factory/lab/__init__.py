@@ -1,7 +1,8 @@
 """The miniature lab: a teacher small enough to train on a CPU, real enough to fail like R1.
 
 - `tasks`: synthetic problems with checkable answers (column addition, three-term
-  sums, linear equations) and their `<think>` traces, clean or with a failure.
+  sums, linear equations) and their `<think>` traces, clean or with a failure; and a
+  general chat task (number words, self-cognition, greetings) for R1's non-reasoning data.
 - `teacher`: trains the bundled teacher (factory/data/lab/teacher) from scratch.
 - `demo`: `make demo`, the whole distillation loop on the bundled teacher.
 """
@@ -15,6 +16,8 @@ TEACHER = LAB_DATA / "teacher"
 STUDENT_BASE = LAB_DATA / "student-base"       # the `tiny` recipe's pretrained base
 PROBLEMS = LAB_DATA / "problems.jsonl"          # what `factory.generate` samples by default
 HELD_OUT = BENCHMARKS_DIR / "lab.jsonl"          # evaluation: the `lab` benchmark
+GENERAL_PROBLEMS = LAB_DATA / "general.jsonl"    # the general chat data the demo mixes in (tasks.py)
+GENERAL_HELD_OUT = BENCHMARKS_DIR / "lab_general.jsonl"   # evaluation: the `lab_general` benchmark
 # The lab's context: new tokens per sample in the demo, for every model (R1 allowed 32,768).
 # A clean trace takes 70-160; a loop runs until it is cut here (finish reason `length`).
 MAX_TOKENS = 384

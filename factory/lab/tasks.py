@@ -44,9 +44,8 @@ import json
 import random
 from dataclasses import dataclass
 
-from factory.core.layout import BENCHMARKS_DIR
 from factory.core.traces import THINK_CLOSE
-from factory.lab import LAB_DATA
+from factory.lab import GENERAL_HELD_OUT, GENERAL_PROBLEMS
 
 FAMILIES = ("add", "sum3", "equation")
 FLAWS = ("wrong", "drift", "loop", "code")
@@ -88,9 +87,8 @@ _CHINESE = {
 }
 
 
-# The general task (see the module docstring): the bundled chat data and its held-out benchmark.
-GENERAL_PROBLEMS = LAB_DATA / "general.jsonl"
-GENERAL_HELD_OUT = BENCHMARKS_DIR / "lab_general.jsonl"   # the `lab_general` benchmark
+# The general task (see the module docstring); its bundled chat data and held-out benchmark are
+# GENERAL_PROBLEMS and GENERAL_HELD_OUT (factory/lab/__init__.py).
 GENERAL_FAMILIES = ("words", "digits", "self", "greet")
 GENERAL_FLAWS = ("wrong", "drift")
 GENERAL_MIX = {"wrong": 0.10, "drift": 0.10}

@@ -336,8 +336,9 @@ def train_teacher(out: Path, *, steps: int, batch: int, lr: float, seed: int, ev
         tok = AutoTokenizer.from_pretrained(init)
         model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
         previous = json.loads((Path(init) / "TRAINING.json").read_text()) if (Path(init) / "TRAINING.json").exists() else {}
+        # what `init` was, and what it came from in turn (its own lineage), so the chain is never cut
         lineage = {"init": str(init), "previous": {k: previous.get(k) for k in ("steps", "lr", "seconds", "training_mix",
-                                                                                   "general_share", "init", "previous")}}
+                                                                                   "general_share", "lineage")}}
     params = sum(p.numel() for p in model.parameters())
     print(f"teacher: {params / 1e6:.2f}M parameters, vocab {len(tok)}", flush=True)
     check, next_problem = _check_problems(seed), _unseen_problems("train")
