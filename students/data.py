@@ -110,7 +110,12 @@ def _from_traces(names: set[str], spec: str, unfinished: bool):
         cut = unfinished and has_reasoning and not has_response
         text = join_completion(reasoning or "", None if cut else response or "")
         no_cot = row.get("cot") == "none"
-        return {"prompt": student_turns(row.get("history"), prompt),
+        try:
+            turns = student_turns(row.get("history"), prompt)
+        except (TypeError, KeyError, ValueError):
+            raise InputError(f"--data {spec}: row {i + 1}: its history is not a list of {{role, content}} "
+                             f"turns (got {str(row.get('history'))[:80]})") from None
+        return {"prompt": turns,
                 "completion": [{"role": "assistant", "content": text}],
                 "_ok": (has_reasoning or no_cot) and (has_response or cut), "_cut": cut}
 

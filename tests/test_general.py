@@ -126,3 +126,25 @@ def test_a_plain_messages_sft_set_trains_its_last_reply_in_the_one_format(tmp_pa
     bad = datasets.Dataset.from_list([{"messages": [{"role": "assistant", "content": "x"}]}])
     with pytest.raises(InputError, match=r"--data sft: row 1: the conversation has no user turn"):
         to_conversations(bad, "sft")
+
+
+def test_a_history_column_of_another_shape_is_read_as_text_not_a_crash(tmp_path):
+    """Some datasets keep [question, answer] pairs under `history`: the filter reads them as text."""
+    rows = [{"problem_id": f"h{i}", "problem": f"What is {i} + 1?", "answer": str(i + 1),
+             "completion": f"<think>\n{i} + 1 = {i + 1}.\n</think>\n\n\\boxed{{{i + 1}}}",
+             "history": [[f"earlier question {i}", "earlier answer"]]} for i in range(3)]
+    path = tmp_path / "in"
+    path.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), path / "shard-000000.parquet")
+    assert filter_verb.main(["--input", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["accepted"] == 3
+
+    import datasets
+    import pytest
+
+    from factory.core.errors import InputError
+    from students.data import to_conversations
+
+    ds = datasets.Dataset.from_list([{**r, "reasoning": "r", "response": "x"} for r in rows])
+    with pytest.raises(InputError, match=r"--data pairs: row 1: its history is not a list of \{role, content\} turns"):
+        to_conversations(ds, "pairs")

@@ -90,6 +90,10 @@ def student_turns(history, prompt: str) -> list[dict]:
 
 def conversation_text(history, prompt: str) -> str:
     """A conversation as one text, for what compares conversations (dedup, decontamination, the
-    judge's view of the problem): every turn but the system's, then the prompt."""
-    turns = student_turns(history, prompt)
-    return "\n\n".join(t["content"] for t in turns if t["role"] != "system")
+    judge's view of the problem): every turn but the system's, then the prompt. A `history` column
+    of another shape (some datasets keep [question, answer] pairs under that name) is read as text."""
+    try:
+        turns = student_turns(history, prompt)
+    except (TypeError, KeyError, ValueError):
+        return f"{history}\n\n{prompt}"
+    return "\n\n".join(str(t["content"]) for t in turns if t["role"] != "system")
