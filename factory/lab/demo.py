@@ -144,7 +144,7 @@ def _teacher_configs(config: DemoConfig) -> tuple[GenerateConfig, GenerateConfig
                                  limit=config.eval_problems, temperature=0.6, tokenizer=gen.tokenizer)
 
 
-def _filter_and_stage(config: DemoConfig, started: float) -> None:
+def _filter_and_stage(config: DemoConfig, started: float) -> str:
     """Steps 3-4: rejection sampling, then what the students learn from staged as a Hub repo (dry run)."""
     _step(3, "filter: rejection sampling", started)
     runs = [("generate", "filter")] + ([("generate-general", "filter-general")] if config.general_share else [])
@@ -157,6 +157,7 @@ def _filter_and_stage(config: DemoConfig, started: float) -> None:
     staged = publish_dataset(PublishConfig(data=Path(data), repo_id=lab.PLACEHOLDER_REPO, dry_run=True,
                                            stage=config.run / "hub"))
     print(f"staged {staged.stage}: {staged.rows:,} rows; load_dataset round-trip ok; card ok")
+    return data
 
 
 def _data(config: DemoConfig, filtered: bool) -> str:
@@ -194,13 +195,14 @@ def _rows(run: Path) -> int:
         return 0
 
 
-def _students(config: DemoConfig, started: float) -> dict:
-    """Step 5: the tiny student distilled twice with equal compute, on filtered and on all traces."""
+def _students(config: DemoConfig, filtered: str, started: float) -> dict:
+    """Step 5: the tiny student distilled twice with equal compute, on `filtered` (the data step 4 staged)
+    and on all traces."""
     recipe = recipes.load("tiny")
     recipe.model = lab.student_model(recipe.model)
     students = {}
     for i, name in enumerate(("filtered", "unfiltered")):
-        data = _data(config, filtered=name == "filtered")
+        data = filtered if name == "filtered" else _data(config, filtered=False)
         _step(5, f"student {i + 1}/2: tiny recipe on the {name} traces ({data}), "
                  f"{config.student_steps or recipe.sft.get('max_steps')} steps", started)
         out = config.run / ("student-tiny" if name == "filtered" else "student-tiny-unfiltered")
@@ -213,8 +215,7 @@ def _students(config: DemoConfig, started: float) -> dict:
 def run(config: DemoConfig) -> dict:
     started = time.monotonic()
     scored = {"teacher": _teacher(config, started)}
-    _filter_and_stage(config, started)
-    students = _students(config, started)
+    students = _students(config, _filter_and_stage(config, started), started)
     for name, s in students.items():
         _step(6, f"evaluate the student distilled on {name} traces", started)
         scored[f"student ({name})"] = evaluate(EvaluateConfig(
