@@ -148,3 +148,19 @@ def test_a_history_column_of_another_shape_is_read_as_text_not_a_crash(tmp_path)
     ds = datasets.Dataset.from_list([{**r, "reasoning": "r", "response": "x"} for r in rows])
     with pytest.raises(InputError, match=r"--data pairs: row 1: its history is not a list of \{role, content\} turns"):
         to_conversations(ds, "pairs")
+
+
+def test_chat_in_other_languages_is_kept_and_greetings_there_get_no_chain_of_thought(tmp_path):
+    from generators.general import GeneralOptions, Prompter
+
+    zh_reasoning = "347 = 3 个百 + 47。\n三百加四十七。\n\n**Final Answer**"
+    rows = [_row("zh", "请把 347 写成中文。", "三百四十七", zh_reasoning, "三百四十七"),
+            _row("ru", "Привет!", "Привет! Чем помочь?", "", "Привет! Чем помочь?", cot="none")]
+    path = tmp_path / "in"
+    path.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), path / "shard-000000.parquet")
+    assert filter_verb.main(["--input", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    assert _outcome(tmp_path / "out") == {"zh": None, "ru": None}
+    rule = Prompter({}, GeneralOptions()).no_cot_rule
+    assert [rule({"problem": t, "cot": None}) is not None for t in ("你好", "Привет!", "こんにちは", "请把 347 写成中文。")] == [
+        True, True, True, False]
