@@ -3,8 +3,17 @@
 Implements the endpoints `huggingface_hub` (2.4, classic LFS path, Xet off) calls to
 create a repo, a branch, list files, validate a card and commit files, keeping repos
 in memory and recording every request. `Store.fail_puts_after` makes the LFS upload
-fail after N files, to interrupt an upload. Client side:
-HF_ENDPOINT=http://127.0.0.1:<port> HF_HUB_DISABLE_XET=1.
+fail after N files, to interrupt an upload. It also serves file downloads (`hf_hub_download`)
+the way the Hub does, without redirects: `X-Repo-Commit`, `ETag` (git blob sha1; for LFS
+files also `X-Linked-Etag` = sha256 and `X-Linked-Size`), `Content-Length`, and errors
+carrying `X-Error-Code` (EntryNotFound, RevisionNotFound, RepoNotFound, GatedRepo).
+Client side: HF_ENDPOINT=http://127.0.0.1:<port> HF_HUB_DISABLE_XET=1.
+
+Test hooks on `Store`: `put_file(repo_type, repo_id, path, data)` commits a file directly;
+`gated` (repo ids "ns/name" or "datasets/ns/name") marks repos gated: a download without a
+token is answered 401 GatedRepo, with a valid token not in `granted` (a set of tokens) 403
+GatedRepo. `lfs_threshold` is the size from which preupload answers "lfs". CLI: --gated REPO,
+--granted TOKEN (repeatable).
 
 Routes (rev / branch are URL-quoted, e.g. "my%2Fbranch"; {t} = models|datasets|spaces):
   GET  /api/whoami-v2
@@ -21,6 +30,9 @@ Routes (rev / branch are URL-quoted, e.g. "my%2Fbranch"; {t} = models|datasets|s
   POST /[datasets/|spaces/]{ns}/{name}.git/info/lfs/objects/batch
   PUT  /_lfs/upload/{sha256}?sig=...              (pre-signed, no auth header sent by client)
   POST /_lfs/verify                               (auth header sent; json {oid,size})
+  HEAD /[datasets/|spaces/]{ns}/{name}/resolve/{rev}/{path}   (file metadata, hf_hub_download)
+  GET  /[datasets/|spaces/]{ns}/{name}/resolve/{rev}/{path}   (file bytes, 200, no redirect)
+  GET  /_debug/state                              (not Hub API: repos, LFS objects, request log)
 """
 
 import argparse
@@ -59,14 +71,89 @@ class Store:
         self.tokens = set(tokens)
         self.data_dir = data_dir
         self.repos = {}  # (type, repo_id) -> {"private": bool, "branches": {name: {"sha":..., "files": {...}}}}
-        self.lfs = {}  # sha256 -> size   (bytes on disk if data_dir)
+        self.lfs = {}  # sha256 -> size   (bytes on disk if data_dir, else in self.blobs)
+        self.blobs = {}  # sha256 -> bytes of LFS objects (when no data_dir)
         self.secret = secrets.token_bytes(16)
         self.log = []  # (method, path) of every request, for the client to inspect
         self.puts = 0                 # LFS uploads received
         self.fail_puts_after = None   # answer 400 to LFS uploads once this many were received
+        self.lfs_threshold = LFS_SIZE_THRESHOLD  # preupload: files this big go through LFS
+        self.gated = set()    # gated repos: "ns/name" (any type) or "datasets/ns/name" / "models/ns/name" / ...
+        self.granted = set()  # tokens that have access to the gated repos
 
     def new_commit_sha(self):
         return hashlib.sha1(secrets.token_bytes(16)).hexdigest()
+
+    def new_repo(self, rtype, repo_id, private=False):
+        """Create an empty repo (a "main" branch holding .gitattributes); returns it."""
+        init = {".gitattributes": {"lfs": False, "size": len(GITATTRIBUTES), "git_oid": git_blob_sha1(GITATTRIBUTES),
+                                   "content": GITATTRIBUTES}}
+        repo = {"private": bool(private), "branches": {"main": {"sha": self.new_commit_sha(), "files": init}}}
+        with self.lock:
+            self.repos[(rtype, repo_id)] = repo
+        return repo
+
+    def is_lfs(self, path, size, sample=b""):
+        try:
+            sample.decode("utf-8")
+            binary = b"\0" in sample
+        except UnicodeDecodeError:
+            binary = True
+        return binary or size >= self.lfs_threshold or path.lower().endswith(LFS_EXTS)
+
+    def store_blob(self, data: bytes) -> str:
+        """Keep the bytes of an LFS object; returns its sha256."""
+        oid = hashlib.sha256(data).hexdigest()
+        if self.data_dir:
+            os.makedirs(self.data_dir, exist_ok=True)
+            with open(os.path.join(self.data_dir, oid), "wb") as fh:
+                fh.write(data)
+        with self.lock:
+            if not self.data_dir:
+                self.blobs[oid] = data
+            self.lfs[oid] = len(data)
+        return oid
+
+    def read_blob(self, oid):
+        if oid in self.blobs:
+            return self.blobs[oid]
+        if self.data_dir and os.path.exists(os.path.join(self.data_dir, oid)):
+            with open(os.path.join(self.data_dir, oid), "rb") as fh:
+                return fh.read()
+        return None
+
+    def file_bytes(self, f):
+        return self.read_blob(f["sha256"]) if f["lfs"] else f["content"]
+
+    def is_gated(self, rtype, repo_id):
+        return repo_id in self.gated or f"{rtype}s/{repo_id}" in self.gated
+
+    def put_file(self, repo_type, repo_id, path, data, *, revision="main", lfs=None, private=False,
+                 summary=None):
+        """Commit one file straight into the store (no HTTP), creating the repo / branch if needed.
+
+        repo_type: "model" | "dataset" | "space" (or the plural); lfs: None = decide like preupload.
+        Returns the new commit sha."""
+        rtype = TYPES.get(repo_type, repo_type or "model")
+        if isinstance(data, str):
+            data = data.encode()
+        if lfs is None:
+            lfs = self.is_lfs(path, len(data), data[:512])
+        with self.lock:
+            repo = self.repos.get((rtype, repo_id)) or self.new_repo(rtype, repo_id, private)
+            br = repo["branches"].get(revision)
+            if br is None:
+                br = repo["branches"][revision] = {"sha": repo["branches"]["main"]["sha"],
+                                                   "files": dict(repo["branches"]["main"]["files"])}
+            if lfs:
+                entry = {"lfs": True, "size": len(data), "sha256": self.store_blob(data)}
+            else:
+                entry = {"lfs": False, "size": len(data), "git_oid": git_blob_sha1(data), "content": data}
+            br["files"] = {**br["files"], path: entry}
+            br["sha"] = self.new_commit_sha()
+            br.setdefault("history", []).append({"sha": br["sha"], "summary": summary or f"Upload {path}",
+                                                 "ops": [f"{'lfsFile' if lfs else 'file'}:{path}"]})
+            return br["sha"]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -94,11 +181,12 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, code, obj=None, headers=None, raw=None):
+    def _send(self, code, obj=None, headers=None, raw=None, length=None):
         body = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
+        headers = dict(headers or {})
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         self.send_header("X-Request-Id", "fake-" + secrets.token_hex(4))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -106,8 +194,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _err(self, code, msg, error_code=None):
-        h = {"X-Error-Message": msg}
+    def _err(self, code, msg, error_code=None, headers=None):
+        h = {"X-Error-Message": msg, **(headers or {})}
         if error_code:
             h["X-Error-Code"] = error_code
         self._send(code, {"error": msg}, headers=h)
@@ -120,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             self._err(401, "Invalid credentials in Authorization header")
             return False
         self.authed = token is not None
+        self.token = token
         if token is None and required:
             self._err(401, "Invalid username or password.")
             return False
@@ -223,11 +312,7 @@ class Handler(BaseHTTPRequestHandler):
             if (rtype, repo_id) in self.store.repos:
                 msg = f"You already created this {rtype} repo"  # 409 body MUST carry "url" (client reads it)
                 return self._send(409, {"error": msg, "url": url}, headers={"X-Error-Message": msg})
-            init = {".gitattributes": {"lfs": False, "size": len(GITATTRIBUTES), "git_oid": git_blob_sha1(GITATTRIBUTES),
-                                       "content": GITATTRIBUTES}}
-            private = p.get("private", p.get("visibility") == "private")
-            self.store.repos[(rtype, repo_id)] = {"private": bool(private),
-                                                  "branches": {"main": {"sha": self.store.new_commit_sha(), "files": init}}}
+            self.store.new_repo(rtype, repo_id, p.get("private", p.get("visibility") == "private"))
         self._send(200, {"url": url, "name": repo_id, "id": "fake"})
 
     def repo_info(self, t, ns, name, rev="main"):
@@ -240,7 +325,8 @@ class Handler(BaseHTTPRequestHandler):
         if br is None:
             return
         self._send(200, {"id": f"{ns}/{name}", "_id": "fake", "author": ns, "sha": br["sha"], "private": repo["private"],
-                         "disabled": False, "gated": False, "tags": [],
+                         "disabled": False,
+                         "gated": "auto" if self.store.is_gated(rtype, f"{ns}/{name}") else False, "tags": [],
                          "siblings": [{"rfilename": p} for p in sorted(br["files"])]})
 
     def refs(self, t, ns, name):
@@ -310,13 +396,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         files = []
         for f in json.loads(self.body)["files"]:
-            sample = base64.b64decode(f["sample"])
-            try:
-                sample.decode("utf-8")
-                binary = b"\0" in sample
-            except UnicodeDecodeError:
-                binary = True
-            lfs = binary or f["size"] >= LFS_SIZE_THRESHOLD or f["path"].lower().endswith(LFS_EXTS)
+            lfs = self.store.is_lfs(f["path"], f["size"], base64.b64decode(f["sample"]))
             entry = {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
             existing = br["files"].get(f["path"])
             if existing is not None:  # client compares this with sha256 (lfs) / git-sha1 (regular) of the local file
@@ -354,12 +434,7 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body
         if hashlib.sha256(data).hexdigest() != oid:
             return self._err(400, "sha256 mismatch")
-        if self.store.data_dir:
-            os.makedirs(self.store.data_dir, exist_ok=True)
-            with open(os.path.join(self.store.data_dir, oid), "wb") as fh:
-                fh.write(data)
-        with self.store.lock:
-            self.store.lfs[oid] = len(data)
+        self.store.store_blob(data)
         self._send(200, raw=b"")
 
     def lfs_verify(self):
@@ -425,6 +500,45 @@ class Handler(BaseHTTPRequestHandler):
             repo["branches"][branch] = {"sha": src["sha"], "files": dict(src["files"])}
         self._send(200, {})
 
+    def resolve(self, prefix, ns, name, rev, path):
+        """HEAD/GET a file as the Hub's /resolve/ does (served directly: no redirect to a CDN)."""
+        if not self._auth(required=False):
+            return
+        rtype = {"": "model", "datasets/": "dataset", "spaces/": "space"}[prefix or ""]
+        repo_id = f"{ns}/{name}"
+        repo = self.store.repos.get((rtype, repo_id))
+        if repo is None or (repo["private"] and not self.authed):
+            # the Hub answers 401 to anonymous requests for a repo it won't show, 404 otherwise
+            return self._err(401 if not self.authed else 404, "Repository not found", "RepoNotFound")
+        if self.store.is_gated(rtype, repo_id) and self.token not in self.store.granted:
+            url = f"{self.base}/{URL_PREFIX[rtype]}{repo_id}"
+            if not self.authed:
+                return self._err(401, f"Access to {rtype} {repo_id} is restricted. You must have access to it and be "
+                                      "authenticated to access it. Please log in.", "GatedRepo")
+            return self._err(403, f"Access to {rtype} {repo_id} is restricted and you are not in the authorized "
+                                  f"list. Visit {url} to ask for access.", "GatedRepo")
+        br = self._branch(repo, rev)
+        if br is None:
+            return
+        path = unquote(path)
+        f = br["files"].get(path)
+        if f is None:
+            return self._err(404, "Entry not found", "EntryNotFound", headers={"X-Repo-Commit": br["sha"]})
+        h = {"Content-Type": "application/octet-stream", "X-Repo-Commit": br["sha"],
+             "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"'}
+        if f["lfs"]:
+            h["ETag"] = f'"{git_blob_sha1(lfs_pointer(f["sha256"], f["size"]))}"'
+            h["X-Linked-Etag"] = f'"{f["sha256"]}"'
+            h["X-Linked-Size"] = str(f["size"])
+        else:
+            h["ETag"] = f'"{f["git_oid"]}"'
+        if self.command == "HEAD":
+            return self._send(200, headers=h, raw=b"", length=f["size"])
+        data = self.store.file_bytes(f)
+        if data is None:
+            return self._err(500, f"fake hub lost the bytes of LFS object {f['sha256']}")
+        self._send(200, headers=h, raw=data)
+
     def debug_state(self):  # not part of the Hub API: lets a test script look inside
         out = {}
         for (rtype, rid), repo in self.store.repos.items():
@@ -454,6 +568,8 @@ ROUTES = [
     ("POST", re.compile(r"/_lfs/verify"), Handler.lfs_verify),
     ("GET", re.compile(r"/_debug/state"), Handler.debug_state),
 ]
+RESOLVE = re.compile(r"/(?P<prefix>datasets/|spaces/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)")
+ROUTES += [("HEAD", RESOLVE, Handler.resolve), ("GET", RESOLVE, Handler.resolve)]
 
 
 def serve(token: str = "hf_test_token", user: str = "tester"):
@@ -471,8 +587,12 @@ def main():
     ap.add_argument("--user", default="user")
     ap.add_argument("--token", action="append", default=None)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--gated", action="append", default=[], help="mark a repo gated: ns/name or datasets/ns/name")
+    ap.add_argument("--granted", action="append", default=[], help="a token with access to the gated repos")
     a = ap.parse_args()
     Handler.store = Store(a.user, a.token or ["hf_fake_token"], a.data_dir)
+    Handler.store.gated.update(a.gated)
+    Handler.store.granted.update(a.granted)
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)  # loopback only
     srv.daemon_threads = True
     print(f"LISTENING {srv.server_address[1]}", flush=True)
