@@ -1,5 +1,6 @@
-"""Final answers: extraction from a response, a cheap normalised comparison,
-and the math-verify check that runs in a killable worker process.
+"""Final answers: extraction from a response (a maths answer, `extract_answer`; a multiple-choice
+letter, `extract_choice`), a cheap normalised comparison, and the math-verify check that runs
+in a killable worker process.
 
 The cheap path decides most maths rows without sympy: equal after
 normalisation → correct; both plain numbers (integers, decimals, a/b,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from fractions import Fraction
 from functools import lru_cache
 
@@ -25,25 +27,39 @@ _FALLBACKS = [
 ]
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Where each "{" of `text` closes (an unclosed one: absent), in one pass over its braces."""
+    closing, open_at = {}, []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            open_at.append(m.start())
+        elif open_at:
+            closing[open_at.pop()] = m.start()
+    return closing
+
+
+def _boxed_content(text: str, m: re.Match, closing: dict[int, int]) -> str | None:
+    """What the \\boxed at `m` holds: its {…} (braces balanced) or one token ("\\boxed 5");
+    None when its braces never close."""
+    i = m.end()
+    if i < len(text) and text[i] == "{":
+        return text[i + 1:closing[i]].strip() if i in closing else None
+    token = re.match(r"[^\s$]+", text[i:])
+    return token.group(0) if token else None
+
+
+def _boxes(text: str) -> list[tuple[int, str]]:
+    """(position, content) of every \\boxed{…} (or \\fbox{…}) whose braces close, in order."""
+    matches = list(_BOXED.finditer(text))
+    closing = _closing_braces(text) if matches else {}
+    found = ((m.start(), _boxed_content(text, m, closing)) for m in matches)
+    return [(at, content) for at, content in found if content is not None]
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{…} (or \\fbox{…}), braces balanced."""
-    for m in reversed(list(_BOXED.finditer(text))):
-        i = m.end()
-        if i < len(text) and text[i] == "{":
-            depth, j = 0, i
-            while j < len(text):
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return text[i + 1:j].strip()
-                j += 1
-            continue  # unbalanced: try an earlier one
-        token = re.match(r"[^\s$]+", text[i:])  # "\boxed 5"
-        if token:
-            return token.group(0)
-    return None
+    """Content of the last \\boxed{…} (or \\fbox{…}), braces balanced (an unbalanced one: the one before)."""
+    boxes = _boxes(text)
+    return boxes[-1][1] if boxes else None
 
 
 def extract_answer(response: str) -> str | None:
@@ -58,6 +74,87 @@ def extract_answer(response: str) -> str | None:
         if found:
             return found[-1].strip()
     return None
+
+
+# A stated choice: a marker ("answer", "correct option", "Ответ", "答案", "答え", "正解", "故选"),
+# a separator (":", "is", "是", "は"; or a line break after a header such as "**Final Answer**"),
+# openers ("**", "(", "$", "\text{", "option "), then one letter not followed by another letter
+# or digit. Each part is a single character class or a literal, so no input backtracks badly.
+_CHOICE_STATED = re.compile(
+    r"(?:\b(?:(?:final|correct|right|best)\s+)?(?:answer(?:\s+(?:choice|option))?|ответ)"
+    r"|\b(?:correct|right|best|final)\s+(?:option|choice)"
+    r"|правильный\s+вариант)"
+    r"(?:(?:[ \t*]*(?:[:=：—–]|-(?!\w)|\bis\b|\bwas\b|\b(?:would|should|must|will)\s+be\b))+"
+    r"|(?P<header>[ \t*:]*\n[ \t\n]*))"
+    r"|(?:答案|答え|正解|解答|正确选项|正確選項|故选|應選|应选|所以选|因此选)"
+    r"(?:[ \t*]*(?:[:：]|是|为|為|は|应为|應為|应该是|选|選))*",
+    re.I)
+_CHOICE_LETTER = re.compile(
+    r"(?P<open>(?:[ \t]*(?:[*_$(\[{]|\\[(\[]|\\(?:text|textbf|mathrm|mathbf|mbox|boxed)\s*\{"
+    r"|(?:option|choice|letter)\b))*[ \t]*)"
+    r"(?P<letter>[A-Za-z\u0410-\u042f\u0430-\u044f\uff21-\uff3a\uff41-\uff5a])"
+    r"(?![A-Za-z0-9\u0400-\u04ff\uff10-\uff5a'’])",
+    re.I)
+_LINE_END = re.compile(r"[)\]}*$_\\ \t]*\.?[)\]}*$_\\ \t。]*(?:\n|$)")
+_IN_BOX = re.compile(r"\(?\s*([A-Za-z\u0410-\u042f\u0430-\u044f\uff21-\uff3a\uff41-\uff5a])\s*\)?(?:[.:)\s].*)?", re.S)
+_UNWRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_CYRILLIC = str.maketrans("АВСЕНКМОРТХаесорх", "ABCEHKMOPTXaecopx")   # letters typed in a Russian layout
+
+
+def extract_choice(response: str, letters: str = "ABCD") -> str | None:
+    """The option letter a response finally chose (as spelled in `letters`), or None.
+
+    Read from every \\boxed{C} (also \\boxed{\\text{C}}, \\boxed{(C)}, \\boxed{C) 42}) and every
+    stated answer ("Answer: C", "**Answer:** (C)", "The correct answer is $C$", "Ответ: C",
+    "答案：C", "答えはC", a "**Final Answer**" header with the letter on the next line); the LAST one
+    in the text wins, so a response that boxed B, then wrote "Wait, that's wrong" and ended
+    "Answer: C" chose C. Letters outside `letters` are skipped. Case: an upper-case letter counts
+    wherever it stands alone; a lower-case one ("answer: c") only boxed, enclosed ("(c)", "**c**")
+    or ending its line, since "the answer is a bit…" is the article. Full-width and Cyrillic
+    look-alike letters (Ｃ, С) read as Latin ones.
+    """
+    if not response:
+        return None
+    allowed = letters.upper()
+    found: list[tuple[int, str]] = []
+    for at, content in _boxes(response):
+        letter = _boxed_letter(content) if content else None
+        if letter and letter.upper() in allowed:
+            found.append((at, letter))
+    for m in _CHOICE_STATED.finditer(response):
+        at = _CHOICE_LETTER.match(response, m.end())
+        if at and _stated(response, at, header=m.group("header") is not None):
+            letter = _latin(at.group("letter"))
+            if letter.upper() in allowed:
+                found.append((at.start("letter"), letter))
+    if not found:
+        return None
+    return letters[allowed.index(max(found)[1].upper())]
+
+
+def _latin(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch).translate(_CYRILLIC)
+
+
+def _boxed_letter(content: str) -> str | None:
+    """The letter a box holds ("C", "\\text{(C)}", "C) 42"), or None when it holds anything else."""
+    for _ in range(3):
+        content = _UNWRAP.sub(r"\1", content)
+    m = _IN_BOX.fullmatch(content.strip().strip("$").strip())
+    return _latin(m.group(1)) if m else None
+
+
+def _stated(text: str, at: re.Match, header: bool) -> bool:
+    """Whether the letter after a marker is a choice, not a word: an upper-case letter after a
+    separator is; a lower-case one, or any after a header line, only enclosed or ending its line."""
+    letter, opener = at.group("letter"), at.group("open").rstrip()
+    ends_line = _LINE_END.match(text, at.end()) is not None
+    if header:
+        return ends_line
+    if not letter.islower():
+        return True
+    after = text[at.end():at.end() + 1]
+    return ends_line or (opener[-1:] in ("(", "[", "{", "*", "$", "_") and after in (")", "]", "}", "*", "$", "_"))
 
 
 _NORMALISE = [
@@ -84,11 +181,16 @@ def normalise(answer: str) -> str:
 _REPLY_EDGES = " \t\n\"'“”‘’.!?。！？"
 
 
+def same_reply_key(text: str) -> str:
+    """A free-text reply with case, spacing, quotes and final punctuation taken out: two replies
+    say the same thing exactly when their keys are equal (`same_reply`; a vote in cons@k)."""
+    return " ".join(text.split()).strip(_REPLY_EDGES).casefold()
+
+
 def same_reply(reference: str, reply: str) -> bool:
     """Whether a free-text reply says exactly the reference (case, spacing, quotes and final
     punctuation aside): the one rule that decides a general reply; the rest is the judge's."""
-    norm = lambda s: " ".join(s.split()).strip(_REPLY_EDGES).casefold()  # noqa: E731
-    return norm(reference) == norm(reply)
+    return same_reply_key(reference) == same_reply_key(reply)
 
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
