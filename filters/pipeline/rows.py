@@ -20,6 +20,9 @@ from filters.source import Columns, TraceSource
 
 # Read by name whatever `Columns` maps (the factory's own trace columns).
 TRACE_COLUMNS = ("reasoning", "response", "finish_reason", "domain", "tests", "history", "cot")
+# What the answer checks read besides: a multiple-choice row's options as shown (correctness), a
+# functional code problem's function name, or LiveCodeBench's metadata that holds it (code_tests).
+CHECK_COLUMNS = ("choices", "func_name", "metadata")
 
 
 @dataclass(slots=True)
@@ -59,6 +62,7 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
     reasoning, response = col("reasoning"), col("response")
     finish, domain, tests = col("finish_reason"), col("domain"), col("tests")
     history, cot = col("history"), col("cot")
+    checks = {name: col(name) for name in CHECK_COLUMNS if name in names}
     split = "reasoning" not in names or "response" not in names
     rows = []
     for i in range(table.num_rows):
@@ -68,7 +72,8 @@ def view_rows(table, columns: Columns, derive: bool = True) -> list[dict]:
         row = {"problem_id": str(ids[i]) if ids[i] is not None else content_id(p if isinstance(p, str) else ""),
                "problem": p if isinstance(p, str) else as_text(p), "answer": as_text(answers[i]),
                "completion": completions[i], "reasoning": reasoning[i], "response": response[i],
-               "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "cot": cot[i], "_split": split}
+               "finish_reason": finish[i], "domain": domain[i] or "math", "tests": tests[i], "cot": cot[i], "_split": split,
+               **{name: values[i] for name, values in checks.items()}}
         rows.append(complete_row(row) if derive else row)
     return rows
 
@@ -93,7 +98,7 @@ class RowView:
     def wanted(self) -> list[str]:
         """The input columns the rows are made of."""
         c = self.columns
-        return [c.problem, c.answer, c.id, c.completion, *TRACE_COLUMNS]
+        return [c.problem, c.answer, c.id, c.completion, *TRACE_COLUMNS, *CHECK_COLUMNS]
 
     def __call__(self, table) -> list[dict]:
         rows = view_rows(table, self.columns, derive=False)
