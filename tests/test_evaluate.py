@@ -95,7 +95,9 @@ def test_evaluate_with_the_tiny_model_resumes_and_compares(tiny_model, engine_ba
 def test_unknown_benchmark_lists_the_shipped_ones(tmp_path, capsys):
     assert evaluate_cli.main(["--model", "m", "--benchmarks", "math500,mathh", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "unknown benchmark 'mathh'" in err and "aime24, amc23, gsm8k_test, lab, lab_general, math500, minerva_math, olympiadbench" in err
+    assert "unknown benchmark 'mathh'" in err and "gpqa_diamond, livecodebench" in err
+    assert ("aime24, amc23, gpqa_diamond_sample, gsm8k_test, lab, lab_general, livecodebench_sample, math500, "
+            "minerva_math, olympiadbench") in err
     assert not (tmp_path / "o").exists()
     assert evaluate_cli.main(["--compare", str(tmp_path / "missing.json")]) == 2
 

@@ -14,7 +14,7 @@ VERBS = {"factory.generate", "factory.filter", "factory.publish", "factory.train
 STAGES = {"generators": "generators", "filters": "filters", "students": "students", "factory/hub": "factory.hub"}
 # Orchestrators run several stages (evaluation samples with a generator backend and judges with the
 # filters; the lab runs every stage): they may import stages, never a verb.
-ORCHESTRATORS = ["factory/evaluation.py", "factory/lab"]
+ORCHESTRATORS = ["factory/evaluation", "factory/lab"]
 
 
 def _imports(path: Path) -> set[str]:

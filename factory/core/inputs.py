@@ -2,7 +2,8 @@
 
 `resolve(spec)` decides which it is (a local path wins over a Hub id) and names the
 local data files (factory/core/layout.py, `data_files`, which also holds the suffix rules);
-`Input.hub_dataset` loads a Hub dataset with the same error for every verb. The byte-level
+`Input.hub_dataset` loads a Hub dataset with the same error for every verb, and `hub_file` one file of
+a Hub dataset repo (a gated one says how to get access). The byte-level
 readings every stage shares live here too, each failing with one line that names the file:
 `json_lines` / `json_bytes` (gunzipped where the name ends in .gz) and `parquet_batches`
 (a corrupt page named by its row group).
@@ -45,6 +46,29 @@ class Input:
         except Exception as e:
             raise InputError(f"could not load Hub dataset {self.hub_id!r} (split {split!r}): "
                              f"{type(e).__name__}: {e}") from None
+
+
+def hub_file(repo_id: str, filename: str, *, what: str, local_flag: str) -> Path:
+    """One file of a Hub dataset repo: downloaded, or from the local cache. Every failure is one line:
+    a gated repo says how to get access, an unreachable Hub how to give a local copy (`local_flag`)."""
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset"))
+    except GatedRepoError:
+        raise InputError(f"{what}: the Hub dataset {repo_id} is gated: accept its terms on its Hub page while "
+                         f"logged in, then log in here (`hf auth login`, or set HF_TOKEN) and rerun; "
+                         f"or give a local copy: {local_flag}") from None
+    except RepositoryNotFoundError:
+        raise InputError(f"{what}: no Hub dataset {repo_id} (or it is private and you are not logged in); "
+                         f"give a local copy: {local_flag}") from None
+    except EntryNotFoundError:
+        raise InputError(f"{what}: the Hub dataset {repo_id} has no file {filename}") from None
+    except Exception as e:  # offline, refused, timed out: huggingface_hub raises several types
+        raise InputError(f"{what}: could not fetch {filename} from the Hub dataset {repo_id} "
+                         f"({type(e).__name__}: {first_line(e)}); without a network, give a local copy: "
+                         f"{local_flag}") from None
 
 
 def resolve(spec: str, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> Input:
