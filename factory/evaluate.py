@@ -1,19 +1,26 @@
-"""Score a teacher or a student the way the R1 paper does: pass@1 over k samples, and cons@k.
+"""Score a teacher or a student the way the R1 paper does: pass@1 over k samples, and cons@k,
+with the paper's figures for the matching distilled model beside them.
 
 usage:
-  python -m factory.evaluate --model runs/student-7b/model --benchmarks math500,aime24 \\
-      --samples 4 --k aime24=64 --out runs/eval-student-7b
+  python -m factory.evaluate --model runs/student-7b/model \\
+      --benchmarks aime24,math500,gpqa_diamond,livecodebench --k aime24=64 --out runs/eval-student-7b
   python -m factory.evaluate --model deepseek-ai/DeepSeek-R1 --benchmarks math500 \\
       --endpoints http://node1:8000,http://node2:8000 --out runs/eval-r1
+  python -m factory.evaluate --model runs/lab/student-tiny \\
+      --benchmarks gpqa_diamond_sample,livecodebench_sample --out runs/eval-fixtures
   python -m factory.evaluate --compare runs/eval-r1/results.json runs/eval-student-7b/results.json
 
 With no arguments it scores the lab's tiny student (runs/lab/student-tiny) on the
-lab's held-out problems. Benchmarks: shipped names (math500, aime24, amc23,
-minerva_math, olympiadbench, gsm8k_test, lab), .jsonl/.parquet paths, or Hub dataset ids, comma-separated. Protocol by
-default: the generation prompt (zero-shot, <think>), temperature 0.6, top-p 0.95, up to
-32,768 new tokens, k samples per problem. Samples are generate runs under OUT/samples/,
-so an interrupted evaluation resumes; grades are under OUT/graded/; scores go to
-OUT/results.json and OUT/results.md.
+lab's held-out problems. Benchmarks, comma-separated: shipped names (math500, aime24, amc23,
+minerva_math, olympiadbench, gsm8k_test, lab, lab_general, and the offline fixtures
+gpqa_diamond_sample, livecodebench_sample); gpqa_diamond (the gated Hub dataset: log in first)
+and livecodebench (--code-release, --code-window: the R1 paper's 2024-08..2025-01 by default);
+NAME=FILE for a local copy of those two; .jsonl/.parquet/.csv paths (their kind read from their
+columns); Hub dataset ids. Protocol by default: the generation prompt (zero-shot, <think>),
+temperature 0.6, top-p 0.95, up to 32,768 new tokens, k samples per problem (GPQA: its options
+shuffled per sample from --shuffle-seed). Samples are generate runs under OUT/samples/, so an
+interrupted evaluation resumes; grades are under OUT/graded/; scores go to OUT/results.json and
+OUT/results.md (docs/evaluate.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Teacher backends: the one interface they share, the one map of their names, the one flag.
 
 A backend turns `Request`s into `Completion`s. The run loop (generators/run.py), evaluation
-(factory/evaluation.py) and the filter's judge (filters/judge.py) all hold one through
+(factory/evaluation/) and the filter's judge (filters/judge.py) all hold one through
 `TeacherBackend` (declared on the ground floor, factory/core/teacher.py) and nothing else:
 what it can do is what the protocol says, never guessed with `getattr`. `--backend NAME` picks one from `BACKENDS`; each
 backend class names the option groups it reads (generators/options.py), builds itself from

@@ -77,6 +77,18 @@ def test_a_gpqa_file_without_its_columns_is_one_line_exit_2_nothing_written(tmp_
     assert not out.exists()
 
 
+def test_a_livecodebench_file_without_its_tests_column_is_exit_2(tmp_path, capsys):
+    record = json.loads(open(LCB.source).readline())
+    del record["public_test_cases"]
+    bad = tmp_path / "lcb.jsonl"
+    bad.write_text(json.dumps(record) + "\n")
+    code = evaluate_cli.main(["--model", str(tmp_path), "--benchmarks", f"livecodebench={bad}", "--out",
+                              str(tmp_path / "o"), "--code-window", "all"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1 and f"{bad}:1:" in err[0] and "public_test_cases" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
 # --- LiveCodeBench: releases, the window, the hidden tests ---
 
 def test_release_tags_and_windows():
@@ -271,6 +283,7 @@ def test_results_md_puts_the_paper_beside_the_measured_scores():
     assert "| GPQA Diamond | mine |" in md and "below (-6.7 SE)" in md
     assert "| livecodebench | 4 | 20.0 ± 2.0 | - |" in md          # no cons@k for programs
     assert f"rating {theirs['codeforces']['rating']}" in md and "| lab | mine" not in md
+    assert "mine differs: k=4." in md   # the paper sampled 64
 
 
 def test_bad_paper_window_and_release_flags_are_exit_2(tmp_path, capsys):

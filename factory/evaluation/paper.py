@@ -104,5 +104,24 @@ def lines(results: list[dict]) -> list[str]:
             "| benchmark | model | measured pass@1 | paper pass@1 | verdict (within 2 SE: matches) |",
             "|---|---|---|---|---|", *rows, "",
             f"The paper sampled {proto['samples']} responses per query at temperature {proto['temperature']}, top-p "
-            f"{proto['top_p']}, up to {proto['max_tokens']:,} tokens; LiveCodeBench {proto['livecodebench_window']}. "
-            "Fewer samples or tokens than that widen the interval or cut long answers."]
+            f"{proto['top_p']}, up to {proto['max_tokens']:,} tokens; LiveCodeBench {proto['livecodebench_window']}.",
+            *_differences(results, proto)]
+
+
+def _differences(results: list[dict], proto: dict) -> list[str]:
+    """A line for each run whose protocol differs from the paper's in what moves the numbers."""
+    out = []
+    for r in results:
+        mine = r.get("protocol", {})
+        ks = sorted({s["k"] for s in r["benchmarks"].values()})
+        notes = [f"k={'/'.join(map(str, ks))}"] if ks and ks[0] < proto["samples"] else []
+        if mine.get("max_tokens") and mine["max_tokens"] < proto["max_tokens"]:
+            notes.append(f"up to {mine['max_tokens']:,} tokens (long answers are cut)")
+        if mine.get("temperature") not in (None, proto["temperature"]) or mine.get("top_p") not in (None, proto["top_p"]):
+            notes.append(f"temperature {mine.get('temperature')}, top-p {mine.get('top_p')}")
+        window = r["benchmarks"].get("livecodebench", {}).get("window")
+        if window and window != proto["livecodebench_window"]:
+            notes.append(f"LiveCodeBench window {window}")
+        if notes and r.get("paper"):
+            out.append(f"{r['model']} differs: {', '.join(notes)}.")
+    return out
