@@ -44,7 +44,7 @@ def test_templates_override_per_domain_and_missing_domain_is_clear(tmp_path):
     ts = load_templates({"math", "code"}, tmp_path)
     assert ts["code"].user_message("P") == "Write Python.\nP"
     assert ts["math"].path.endswith("generators/templates/math.txt")
-    with pytest.raises(InputError, match=r"no prompt template for domain 'chem' \(have: code, general, math\)"):
+    with pytest.raises(InputError, match=r"no prompt template for domain 'chem' \(have: choice, code, general, math\)"):
         load_templates({"chem"}, tmp_path)
     (tmp_path / "bad.txt").write_text("no placeholder")
     with pytest.raises(InputError, match="no {problem} placeholder"):
