@@ -307,10 +307,14 @@ def test_the_tiny_model_end_to_end_on_gpqa_and_livecodebench(tiny_model, engine_
     shown = [json.loads(line) for line in open(out / "benchmarks" / "gpqa_diamond_sample.jsonl")]
     assert [r["id"] for r in shown] == ["fxq01#0", "fxq01#1", "fxq02#0", "fxq02#1"]
     traces = pq.ParquetDataset(out / "samples" / "gpqa_diamond_sample" / "traces").read().to_pylist()
-    assert {t["item_id"] for t in traces} == {"fxq01", "fxq02"} and all("Answer: $LETTER" in t["prompt"] or
-                                                                            "A) " in t["prompt"] for t in traces)
+    assert {t["item_id"] for t in traces} == {"fxq01", "fxq02"}
+    for t in traces:   # simple-evals' prompt around the question as shown
+        assert t["prompt"].startswith("Answer the following multiple choice question. The last line of your "
+                                      "response should be of the following format: 'Answer: $LETTER'")
+        assert t["prompt"].endswith(next(r["problem"] for r in shown if r["id"] == t["problem_id"]))
     code_traces = pq.ParquetDataset(out / "samples" / "livecodebench_sample" / "traces").read().to_pylist()
-    assert all("### Question:" in t["prompt"] for t in code_traces)
+    assert all(t["prompt"].startswith("You will be given a question (problem specification)") and
+               "\n\n### Question:\n" in t["prompt"] for t in code_traces)
     md = (out / "results.md").read_text()
     assert "Against the R1 paper (DeepSeek-R1-Distill-Qwen-7B" not in md   # the fixtures are not the paper's sets
     assert "| gpqa_diamond_sample | 2 |" in md and "| livecodebench_sample | 3 |" in md
