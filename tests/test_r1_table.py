@@ -182,7 +182,7 @@ def test_a_correct_a_wrong_a_timing_out_and_a_hostile_program(tmp_path):
         base = rows["fx002" if name == "stdin" else "fx005"]
         samples.append({**base, "problem_id": base["id"], "sample": i, "reasoning": "Sort the squares.",
                         "response": _program(code), "tag": name})
-    graded = grade_and_score(_samples_dir(tmp_path / "samples", samples), tmp_path / "graded", votes=False)
+    graded = grade_and_score(_samples_dir(tmp_path / "samples", samples), tmp_path / "graded", kind="code")
     verdicts = {r["tag"]: r["reject_reason"] for part in ("accepted", "rejected")
                 for r in pq.ParquetDataset(tmp_path / "graded" / part).read().to_pylist()}
     assert verdicts["correct"] is None and verdicts["stdin"] is None

@@ -46,10 +46,6 @@ class Benchmark:
         """Converted into problem rows before sampling (OUT/benchmarks/NAME.jsonl)."""
         return self.kind in KINDS
 
-    @property
-    def votes(self) -> bool:
-        return self.kind != "code"
-
 
 def shipped_benchmarks() -> list[str]:
     return sorted(p.stem for p in BENCHMARKS_DIR.glob("*.jsonl"))

@@ -152,7 +152,7 @@ def evaluate(config: EvaluateConfig, backend: TeacherBackend | None = None) -> d
                 print(f"== {bench.name}: {config.k_for(bench.name)} samples per problem")
                 summary = generate(gen, backend=backend)
                 scored = grade_and_score(gen.out, config.out / "graded" / bench.name, config.verify_timeout,
-                                         votes=bench.votes)
+                                         kind=bench.kind)
                 results["benchmarks"][bench.name] = {**scored, "k": config.k_for(bench.name),
                                                      **bench_protocol(config, bench),
                                                      "finish_reasons": summary.finish_reasons}

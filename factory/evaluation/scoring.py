@@ -101,13 +101,18 @@ def vote(row: dict) -> str | None:
 # The graders: correctness (maths, multiple choice, general replies) and code tests, every test run.
 GRADER = {"correctness": {"no_reference": "drop", "domains": ["math"], "choice_domains": ["choice"]},
           "code_tests": {"max_tests": 0}}
+# A batch is one worker's task. Programs are graded a few at a time so that every core runs
+# sandboxes: in the filter's batches of 256 one worker graded a whole benchmark (bench/README.md,
+# "Evaluation: code tests"); answers, cheap to grade, keep the big batches.
+BATCH_ROWS = {"code": 4}
 
 
-def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float = 5.0, votes: bool = True) -> dict:
-    """Grade a generate run with the graders alone, then score it."""
+def grade_and_score(samples_dir: Path, graded_dir: Path, verify_timeout: float = 5.0, kind: str = "answer") -> dict:
+    """Grade a generate run with the graders alone, then score it (no cons@k for code)."""
     graded_dir.parent.mkdir(parents=True, exist_ok=True)
-    grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, overwrite=True),
-          FilterConfig(filters=json.loads(json.dumps(GRADER)), verify_timeout=verify_timeout,
-                       source="the evaluation grader"))
+    config = FilterConfig(filters=json.loads(json.dumps(GRADER)), verify_timeout=verify_timeout,
+                          source="the evaluation grader")
+    config.batch_rows = BATCH_ROWS.get(kind, config.batch_rows)
+    grade(FilterRunConfig(input=str(samples_dir), out=graded_dir, overwrite=True), config)
     samples, verdicts, flaws = graded_samples(graded_dir)
-    return {**scores(samples, votes), "verdicts": dict(verdicts), "flaws": flaws}
+    return {**scores(samples, votes=kind != "code"), "verdicts": dict(verdicts), "flaws": flaws}
