@@ -7,9 +7,12 @@
    evaluation's grader (factory/evaluation/scoring.py GRADER, every test run) grades it through
    filters.chain.run, side by side, `--repeats` times interleaved (the order turned each repeat):
 
-     1 worker              FilterConfig(workers=1), the evaluation's batch_rows (256)
-     N workers             one worker per core, the evaluation's batch_rows (what grade_and_score runs)
-     N workers, batch B    one worker per core, `--batch-rows` rows a batch (one batch is one pool task)
+     1 worker              FilterConfig(workers=1), the evaluation's batches for code
+                           (factory/evaluation/scoring.py BATCH_ROWS: a few programs a pool task)
+     N workers             one worker per core, the same batches (what grade_and_score runs)
+     N workers, batch B    one worker per core, `--batch-rows` rows a batch (default 256, the
+                           filter's own default, which the evaluation used at first: one batch
+                           is one pool task, so one worker graded a whole small benchmark)
 
    Tests run are counted exactly from the verdicts: a correct program runs every test of its
    problem, a wrong one stops at its first failing test (`failed_test_K`: K + 1 tests run).
@@ -21,7 +24,7 @@
    sampling and the grading of each benchmark are timed apart. The lab teacher only knows
    arithmetic: pass@1 near 0 on these is expected.
 
-    python bench/evaluate_code.py [--copies 8] [--repeats 3] [--batch-rows 8] [--skip-engine] [--verbose]
+    python bench/evaluate_code.py [--copies 8] [--repeats 3] [--batch-rows 256] [--skip-engine] [--verbose]
 """
 
 from __future__ import annotations
@@ -105,10 +108,12 @@ def grade_once(samples: Path, out: Path, workers: int, batch_rows: int | None) -
     from filters.chain import run as grade
     from filters.config import FilterConfig
 
-    extra = {} if batch_rows is None else {"batch_rows": batch_rows}
+    from factory.evaluation.scoring import BATCH_ROWS
+
     t = time.perf_counter()
     grade(FilterRunConfig(input=str(samples), out=out, overwrite=True),
-          FilterConfig(filters=json.loads(json.dumps(GRADER)), workers=workers, source="bench", **extra))
+          FilterConfig(filters=json.loads(json.dumps(GRADER)), workers=workers, source="bench",
+                       batch_rows=batch_rows or BATCH_ROWS["code"]))
     return time.perf_counter() - t
 
 
@@ -199,7 +204,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=8, help="copies of the 14 reference programs")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each grading side")
-    ap.add_argument("--batch-rows", type=int, default=8, help="rows per batch of the third grading side")
+    ap.add_argument("--batch-rows", type=int, default=256, help="rows per batch of the third grading side (the filter's default)")
     ap.add_argument("--skip-engine", action="store_true", help="code grading only (no vLLM evaluation)")
     ap.add_argument("--verbose", action="store_true", help="show vLLM's own logs")
     args = ap.parse_args()
