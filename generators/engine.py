@@ -41,6 +41,16 @@ def on_gpu() -> bool:
         return False
 
 
+def engine_devices(settings: dict) -> dict:
+    """What one engine holds: its tensor x pipeline parallel GPUs, or on a CPU the cores this process
+    may run on (vLLM's CPU backend spreads its threads over them)."""
+    if on_gpu():
+        return {"kind": "gpu", "count": int(settings.get("tensor_parallel_size") or 1)
+                * int(settings.get("pipeline_parallel_size") or 1)}
+    return {"kind": "cpu", "count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1}
+
+
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
 
 
@@ -225,7 +235,7 @@ class EngineBackend:
     def describe(self) -> dict:
         dtype = str(getattr(getattr(self.llm.llm_engine, "model_config", None), "dtype", self.settings["dtype"]))
         return {"backend": self.name, "model": self.model, **self.settings, "dtype_used": dtype,
-                "dtype_reason": self.dtype_reason}
+                "dtype_reason": self.dtype_reason, "devices": engine_devices(self.settings)}
 
     def generate(self, requests: Iterable[Request | None], spec: SamplingSpec) -> Iterator[Completion]:
         """Completions as they finish. `requests` may be a live feed that yields None when it has

@@ -108,7 +108,9 @@ class FarmBackend:
 
     def describe(self) -> dict:
         return {"backend": self.name, "endpoints": [redact(u) for u in self.urls], "served_model": self.model,
-                "max_in_flight": self.options.max_in_flight, "request_timeout": self.options.request_timeout}
+                "max_in_flight": self.options.max_in_flight, "request_timeout": self.options.request_timeout,
+                # what each server holds is not visible from here: its cost is counted in endpoint-seconds
+                "devices": {"kind": "endpoint", "count": len(self.urls)}}
 
     # -- before the run: which endpoints answer, and under what model name --
     def preflight(self) -> None:

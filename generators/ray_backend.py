@@ -188,7 +188,9 @@ class RayBackend:
                 "cpus_per_replica": p.cpus_per_replica, "gpus_per_replica": p.gpus_per_replica,
                 "executor": p.executor, "batch_size": p.batch_size,
                 "requests_per_replica": p.requests_per_replica,
-                "engine": self.engine.llm_kwargs()}
+                "engine": self.engine.llm_kwargs(),
+                "devices": ({"kind": "gpu", "count": p.replicas * p.gpus_per_replica} if p.gpus_per_replica
+                            else {"kind": "cpu", "count": p.replicas * p.cpus_per_replica})}
 
     def close(self) -> None:
         import ray

@@ -51,6 +51,7 @@ class RunSummary:
     completion_tokens: int = 0
     wall_seconds: float = 0.0
     backend_stats: dict = field(default_factory=dict)
+    cost: dict = field(default_factory=dict)     # the run's, over every invocation (manifest `cost`)
 
     def table(self) -> str:
         lines = [
@@ -64,6 +65,10 @@ class RunSummary:
             f"completion tokens  {self.completion_tokens:,}",
             f"wall time          {fmt_duration(self.wall_seconds)}",
         ]
+        spent = self.cost.get("device_seconds") or {}
+        if spent:
+            lines.append("device time        " + ", ".join(f"{secs / 3600:,.3f} {kind}-hours" for kind, secs in
+                                                            sorted(spent.items())) + " (every invocation of the run)")
         if self.backend_stats:
             lines.append(f"backend            {self.backend_stats}")
         return "\n".join(lines)
@@ -210,7 +215,7 @@ def _run(config: GenerateConfig, backend: TeacherBackend, problems: ProblemSet,
          prompter: Prompter, tokenizer, identity: dict, old: dict | None, t0: float) -> RunSummary:
     run = _Run(config, backend, problems, prompter, tokenizer)
     # 2. See what is already done and record this invocation.
-    run.start(identity, old)
+    run.start(identity, old, t0)
     # 3. Generate; every completion becomes a row, rows become shards.
     generated = run.generate()
     # 4. Count what is on disk and close the run.
@@ -236,8 +241,9 @@ class _Run:
         # to the backend and not yet written.
         self.context: dict[tuple[str, int], tuple[dict, TeacherTurn]] = {}
 
-    def start(self, identity: dict, old: dict | None) -> None:
+    def start(self, identity: dict, old: dict | None, t0: float) -> None:
         config, problems = self.config, self.problems
+        self.t0 = t0   # the invocation's clock: the teacher's start counts, it held the devices too
         self.teacher_name = identity["teacher"]   # rows name a local teacher as the identity does, not by path
         self.done = done_keys(self.traces_dir)
         self.expected = len(problems) * config.samples
@@ -311,6 +317,7 @@ class _Run:
         except OSError:
             writer.abort()
         self.invocation.update(generated=writer.written_rows, stopped=f"{type(e).__name__}: {e}"[:500])
+        self._spent()
         self.manifest["status"] = "interrupted"
         try:
             manifest_io.write(self.out, self.manifest)
@@ -325,13 +332,38 @@ class _Run:
             counts={"rows": summary.rows, "shards": summary.shards, "missing_pairs": summary.missing,
                     "finish_reasons": summary.finish_reasons, "prompt_tokens": summary.prompt_tokens,
                     "completion_tokens": summary.completion_tokens})
-        self.invocation.update(finished=manifest_io.now_iso(), wall_seconds=round(summary.wall_seconds, 3))
+        self.invocation.update(finished=manifest_io.now_iso())
+        self._spent()
+        self.manifest["shards"] = shard_tokens(self.traces_dir)
         manifest_io.write(self.out, self.manifest)
+        summary.cost = self.manifest["cost"]
         return summary
+
+    def _spent(self) -> None:
+        """This invocation's wall time and device-seconds (its teacher's devices x the wall time), and
+        the run's cost over every invocation, interrupted ones included (their devices were held)."""
+        wall = time.monotonic() - self.t0
+        self.invocation["wall_seconds"] = round(wall, 3)
+        devices = self.manifest["backend"].get("devices")
+        if devices:
+            self.invocation.update(devices=devices, device_seconds=round(wall * devices["count"], 3))
+        self.manifest["cost"] = manifest_io.run_cost(self.manifest)
 
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+def shard_tokens(traces_dir: Path) -> dict[str, dict]:
+    """Rows, prompt and completion tokens of every shard, by file name (the manifest's `shards`)."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for path in shard_paths(traces_dir):
+        table = pq.read_table(path, columns=["prompt_tokens", "completion_tokens"])
+        out[path.name] = {"rows": table.num_rows,
+                          **{c: int(sum(v or 0 for v in table.column(c).to_pylist())) for c in table.column_names}}
+    return out
 
 
 def summarize(out: Path, wanted: set[tuple[str, int]], *, already: int, generated: int, wall: float,

@@ -256,6 +256,7 @@ def test_the_judge_through_real_vllm_servers(servers, tiny_model, tmp_path, stru
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())["judge"]
     assert stats["rows"] == stats["asked"] == 6 and stats["errors"] == stats["timeouts"] == 0
     assert stats["backend"]["backend"] == "farm" and stats["completion_tokens"] > 0
+    assert stats["backend"]["devices"] == {"kind": "endpoint", "count": len(servers)}   # what a farm holds
     judged = [r for f in sorted((tmp_path / "out").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert len(judged) == 6
     assert all((r["correct_judge"] is None) == r["judge_reason"].startswith("unreadable") for r in judged)

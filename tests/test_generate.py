@@ -271,3 +271,29 @@ def test_chat_data_gets_a_chain_of_thought_by_prompting_and_greetings_get_none(t
     by = {r["problem_id"]: r for r in _rows(tmp_path / "answer")}
     assert by["multi"]["teacher_prompt"] is None and by["name"]["cot"] == "prompted"
     assert by["forced"]["cot"] == "none"   # the row's own word still counts
+
+
+def test_the_manifest_records_device_seconds_and_tokens_per_shard(tiny_model, engine_backend, tmp_path):
+    """What an accepted trace costs starts here (issue 28): every invocation's devices and device-seconds
+    (the CPU engine holds the cores this process may use), the run's total, and each shard's tokens."""
+    import os
+
+    problems = write_jsonl(tmp_path / "p.jsonl", make_problems(5))
+    out = tmp_path / "run"
+    first = run(_config(tiny_model, problems, out, limit=3, shard_rows=4), backend=engine_backend)
+    run(_config(tiny_model, problems, out, shard_rows=4), backend=engine_backend)
+    manifest = json.loads((out / "manifest.json").read_text())
+    cores = len(os.sched_getaffinity(0))
+    for r in manifest["runs"]:
+        assert r["devices"] == {"kind": "cpu", "count": cores}
+        assert r["device_seconds"] == pytest.approx(r["wall_seconds"] * cores, abs=0.01) and r["wall_seconds"] > 0
+    cost = manifest["cost"]
+    assert cost["device_seconds"]["cpu"] == pytest.approx(sum(r["device_seconds"] for r in manifest["runs"]), abs=0.01)
+    assert cost["invocations_without_devices"] == 0
+    rows = _rows(out)
+    assert sorted(manifest["shards"]) == [p.name for p in shard_paths(out / "traces")] and len(manifest["shards"]) >= 3
+    assert sum(s["rows"] for s in manifest["shards"].values()) == len(rows) == 10
+    for col in ("prompt_tokens", "completion_tokens"):
+        assert sum(s[col] for s in manifest["shards"].values()) == sum(r[col] for r in rows) == cost[col]
+    assert first.cost["device_seconds"]["cpu"] == pytest.approx(manifest["runs"][0]["device_seconds"], abs=0.01)
+    assert "cpu-hours (every invocation of the run)" in first.table()

@@ -59,6 +59,10 @@ def test_ray_replicas_write_the_engine_backends_traces(tiny_model, engine_backen
     assert sum(stats["served_by_node"].values()) == 24
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["backend"]["backend"] == "ray" and manifest["backend"]["replicas"] == 2
+    per = manifest["backend"]["cpus_per_replica"]   # CPU replicas: the cores they hold, for the run's cost
+    assert manifest["backend"]["devices"] == {"kind": "cpu", "count": 2 * per}
+    assert manifest["runs"][-1]["device_seconds"] == pytest.approx(manifest["runs"][-1]["wall_seconds"] * 2 * per,
+                                                                  abs=0.01)
     assert manifest["status"] == "complete"
 
 

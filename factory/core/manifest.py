@@ -93,6 +93,24 @@ def find_provenance(spec) -> dict | None:
     return None
 
 
+def run_cost(manifest: dict) -> dict:
+    """What a generate run has spent over all its invocations: device-seconds by device kind (gpu,
+    cpu, or a farm's endpoint), the invocations whose devices are not known, and the tokens on disk.
+    The filter divides it among the traces (factory.filter's cost, issue 28)."""
+    by_kind: dict[str, float] = {}
+    unknown = 0
+    for run in manifest.get("runs", []):
+        if "device_seconds" in run:
+            kind = run["devices"]["kind"]
+            by_kind[kind] = round(by_kind.get(kind, 0.0) + run["device_seconds"], 3)
+        elif "wall_seconds" in run:
+            unknown += 1
+    counts = manifest.get("counts") or {}
+    return {"device_seconds": by_kind, "invocations_without_devices": unknown,
+            "wall_seconds": round(sum(r.get("wall_seconds", 0.0) for r in manifest.get("runs", [])), 3),
+            "prompt_tokens": counts.get("prompt_tokens"), "completion_tokens": counts.get("completion_tokens")}
+
+
 def write(run_dir: Path, manifest: dict) -> None:
     manifest["updated"] = now_iso()
     atomic_write_json(Path(run_dir) / MANIFEST, manifest)

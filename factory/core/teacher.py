@@ -97,7 +97,10 @@ class TeacherBackend(Protocol):
         """Its own counts for the run summary (retries, batches, work per node); {} when none."""
 
     def describe(self) -> dict:
-        """What ran, for the manifest: `backend` (its name) and its resolved settings; no secret."""
+        """What ran, for the manifest: `backend` (its name) and its resolved settings; no secret.
+        `devices` ({kind: gpu | cpu | endpoint, count}) says what it holds while it runs: the
+        generate run's device-seconds are its wall time times that count (a test double may
+        leave it out: the cost is then unknown)."""
 
     def generate(self, requests: Iterable[Request], spec: SamplingSpec) -> Iterator[Completion]:
         """A completion per request, as each finishes; requests are read lazily, as it has room."""
