@@ -130,6 +130,12 @@ class FilterRunConfig(LogOptions):
         "help": "keep the whole accepted set and write the accepted rows of the problems in the YAML's "
                 "difficulty band (select: {pass_rate: [lo, hi]}) to OUT/hard/ too, instead of dropping the others"})
 
+    price_per_device_hour: float | None = field(default=None, metadata={
+        "help": "what one device-hour of the generation costs you (GPU, CPU core or endpoint): the cost of an "
+                "accepted trace in money (stats.json cost, the card)"})
+    price_per_million_tokens: float | None = field(default=None, metadata={
+        "help": "what a million tokens (prompt + completion) cost you, for an API teacher"})
+
     @property
     def partial(self) -> Path:
         """Where the run writes before it swaps the output in whole."""
@@ -146,6 +152,10 @@ class FilterRunConfig(LogOptions):
             raise ValueError("--workers must be >= 0")
         if self.ray_address and self.backend != "ray":
             raise ValueError("--ray-address needs --backend ray")
+        for flag, price in (("--price-per-device-hour", self.price_per_device_hour),
+                            ("--price-per-million-tokens", self.price_per_million_tokens)):
+            if price is not None and not (isinstance(price, (int, float)) and 0 <= price < float("inf")):
+                raise ValueError(f"{flag} must be a number >= 0, not {price!r}")
 
 
 def _check_filter(name: str, options, at: Callable[..., str]) -> None:

@@ -237,3 +237,6 @@ def test_card_tells_how_the_traces_were_made(tiny_model, engine_backend, tmp_pat
     assert "Please reason step by step, and put your final answer within \\boxed{}." in text
     assert "**Not done**: the decontamination filter was not in this run's filter config." in text
     assert "(estimated from characters)" not in text  # real token counts from the run
+    spent = json.loads((run / "manifest.json").read_text())["cost"]["device_seconds"]["cpu"]
+    assert "## What an accepted trace cost" in text and f"| device time, in all | {spent / 3600:,.2f} cpu-hours |" in text
+    assert "| one accepted trace | " in text and f"{spent / 8 / 3600:,.2f} cpu-hours |" in text   # 8 kept of 8

@@ -79,8 +79,8 @@ def provenance(manifest: dict) -> dict:
             "versions": manifest.get("versions", {})}
 
 
-def find_provenance(spec) -> dict | None:
-    """`provenance` of the generate run `spec` names (the run folder or its traces folder), when it is
+def find_run(spec) -> dict | None:
+    """The manifest of the generate run `spec` names (the run folder or its traces folder), when it is
     one; None otherwise (another input, a Hub id, a moved or unreadable run)."""
     src = Path(spec or "")
     for folder in (src, src.parent):
@@ -89,8 +89,14 @@ def find_provenance(spec) -> dict | None:
         except InputError:
             found = None
         if found and found.get("format") == FORMAT:
-            return provenance(found)
+            return found
     return None
+
+
+def find_provenance(spec) -> dict | None:
+    """`provenance` of the generate run `spec` names, when it is one (`find_run`)."""
+    found = find_run(spec)
+    return provenance(found) if found else None
 
 
 def run_cost(manifest: dict) -> dict:

@@ -85,7 +85,8 @@ def render(staged: Staged, *, repo_id: str, pretty_name: str, license: str, lang
     stats = staged.stats
     # Sections in card order; each returns its lines, blank separators included.
     parts = (_header(meta, pretty_name, stats) + _provenance_section(staged) + _funnel_section(stats)
-             + _judge_section(stats) + _yield_section(stats, images) + _band_section(stats, staged)
+             + _judge_section(stats) + _cost_section(stats) + _yield_section(stats, images)
+             + _band_section(stats, staged)
              + _decontamination_section(stats) + _lengths_section(staged)
              + _usage_section(repo_id, meta) + _columns_section(staged) + _licence_section(license))
     return "\n".join(parts)
@@ -215,6 +216,27 @@ def _judge_section(stats: dict) -> list[str]:
             "read the problem, the reference and the answer. Each row it saw keeps `correct_rule`, `correct_judge` "
             "and `judge_reason`; a verdict it could not read is recorded as none, never guessed.", "",
             _table(["", ""], rows), ""]
+
+
+def _cost_section(stats: dict) -> list[str]:
+    """What one accepted trace cost (stats.json "cost", filters/cost.py): the generation's device time
+    and tokens, the rejected traces' share, the judge's; nothing for a filter run older than it."""
+    c = stats.get("cost")
+    if not c or not c.get("per_accepted_trace"):
+        return []
+    hours = lambda d: ", ".join(f"{v / 3600:,.2f} {k}-hours" for k, v in sorted((d or {}).items())) or "not known"  # noqa: E731
+    per, total, rejected = c["per_accepted_trace"], c["total"], c.get("rejected") or {}
+    rows = [["device time, in all", hours(total.get("device_seconds"))],
+            ["tokens, in all", f"{total['prompt_tokens'] + total['completion_tokens']:,}"],
+            ["spent on rejected traces", f"{rejected.get('completion_tokens', 0):,} completion tokens, "
+                                         f"{hours(rejected.get('device_seconds'))}"],
+            ["one accepted trace", f"{per['prompt_tokens'] + per['completion_tokens']:,.0f} tokens, "
+                                   f"{hours(per.get('device_seconds'))}"]]
+    rows += [[f"one accepted trace at the {k} price given", f"{v:.4g}"] for k, v in (per.get("money") or {}).items()]
+    return ["## What an accepted trace cost", "",
+            "The generation's device time, divided among the traces by their completion tokens, and every token, "
+            "over the traces kept: the rejected ones were paid for too"
+            + (" (the judge's time included)" if c.get("judge") else "") + ".", "", _table(["", ""], rows), ""]
 
 
 def _band_section(stats: dict, staged: Staged) -> list[str]:

@@ -13,12 +13,14 @@ from pathlib import Path
 from factory.core import layout
 from factory.core.charts import funnel_chart
 from factory.core.errors import RuntimeFailure
-from factory.core.manifest import find_provenance
+from factory.core.manifest import find_run, provenance
 from factory.core.naming import public_name
 from factory.core.progress import Progress
 from factory.core.shards import ShardWriter, atomic_write_json
 from filters.base import Filter, Reason
 from filters.config import FilterConfig, FilterRunConfig
+from filters.cost import Prices, Spend
+from filters.cost import lines as cost_lines
 from filters.flaws import DESCRIPTIONS, flaw_map
 from filters.pipeline.band import FILTER as BAND_FILTER
 from filters.pipeline.band import Band
@@ -44,6 +46,7 @@ class OutputStep:
         evidence = {f.name: e for f in filters if (e := f.evidence()) is not None}
         order = list(fconfig.filters) + ([BAND_FILTER] if band and not band.hard_subset else [])
         self.report = FilterReport(Funnel(order=order), Yield(), evidence)
+        self.spend = Spend()   # tokens by outcome: what an accepted trace costs (filters/cost.py)
         self.accepted_w = self.rejected_w = self.hard_w = self.progress = None
 
     def write(self, batch: Batch, hard: list[bool] | None = None) -> None:
@@ -58,8 +61,10 @@ class OutputStep:
         if self.judged:
             table = _with_judge_columns(table, batch.decisions)
         reasons, filts, details = [], [], []
-        sources = table.column("source").to_pylist() if "source" in table.schema.names else ["-"] * table.num_rows
-        for row, d, src in zip(batch.rows, batch.decisions, sources):
+        sources, prompt_tokens, completion_tokens = (_column(table, "source", "-"), _column(table, "prompt_tokens", 0),
+                                                     _column(table, "completion_tokens", 0))
+        for row, d, src, pt, ct in zip(batch.rows, batch.decisions, sources, prompt_tokens, completion_tokens):
+            self.spend.add(d.filter, pt, ct)
             text, detail = Reason.encode(d.reason)
             reasons.append(text)
             filts.append(d.filter)
@@ -122,11 +127,12 @@ class OutputStep:
 
     def _stats(self, accepted: int, rejected: int) -> dict:
         cfg, fconfig, funnel = self.cfg, self.fconfig, self.report.funnel
+        run = find_run(cfg.input)
         notes = {k: v for f in self.filters for k, v in f.run_notes().items()}
         return {
             "format": STATS_FORMAT,
             "input": cfg.input, "input_name": public_name(cfg.input),
-            "generation": find_provenance(cfg.input),  # kept here: the card needs no path to the input
+            "generation": provenance(run) if run else None,  # kept here: the card needs no path to the input
             "input_rows": funnel.input_rows, "accepted": accepted,
             **notes,
             "rejected": rejected, "check": "accepted + rejected = input",
@@ -137,6 +143,9 @@ class OutputStep:
             "yield": self.report.yields.summary(),
             **{name: e.summary() for name, e in self.report.evidence.items()},
             **({"judge": self.referee.stats()} if self.judged else {}),
+            "cost": self.spend.summary((run or {}).get("cost"),
+                                       self.referee.stats() if self.judged else None,
+                                       Prices(cfg.price_per_device_hour, cfg.price_per_million_tokens)),
             **({"select": self.band.summary(self.hard_w.written_rows if self.hard_w else 0)} if self.band else {}),
             "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},
             "by_source": {k: dict(v) for k, v in funnel.by_source.items()},
@@ -180,8 +189,12 @@ def _with_judge_columns(table, decisions: list[Decision]):
                 .append_column("judge_reason", pa.array([j[2] for j in judged], pa.string()))
 
 
+def _column(table, name: str, fill) -> list:
+    return table.column(name).to_pylist() if name in table.schema.names else [fill] * table.num_rows
+
+
 def _notes(stats: dict) -> list[str]:
-    """The judge's and the band's lines of the printed report."""
+    """The judge's, the band's and the cost's lines of the printed report."""
     lines = []
     j = stats.get("judge")
     if j:
@@ -202,4 +215,4 @@ def _notes(stats: dict) -> list[str]:
                      f"{b['problems_with_pass_rate']:,} problems"
                      + (f"; hard subset: {b['hard_rows']:,} rows in OUT/hard" if "hard_rows" in b else
                         f"; {b['accepted_problems_out_of_band']:,} problems' accepted rows dropped (out_of_band)"))
-    return lines
+    return lines + (cost_lines(stats["cost"]) if stats.get("cost") else [])
