@@ -9,6 +9,7 @@ usage:
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
       --backend ray --ray-address auto --replicas 8 --tensor-parallel-size 8 --pipeline-parallel-size 2 \\
       --out runs/r1-math --dry-run
+  python -m factory.generate --plan-for 800000 --pilot runs/pilot-filtered --samples 4 --gpus 64
 
 R1 protocol: zero-shot user turn "<problem>\\nPlease reason step by step, and put your
 final answer within \\boxed{}.", the teacher's chat template, response forced to open
@@ -23,6 +24,7 @@ import sys
 
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
+from generators import pilot
 from generators.config import GenerateConfig
 from generators.run import main as run
 
@@ -39,6 +41,10 @@ def parse(argv: list[str] | None) -> GenerateConfig:
 def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         config = parse(argv)
+        if config.plan_for:   # a plan from a pilot: reads the pilot, starts and writes nothing
+            found = pilot.read_pilot(config.pilot)
+            print("\n".join(pilot.lines(pilot.plan(found, config.plan_for, config.samples, config.gpus), found)))
+            return 0
         if not config.dry_run:
             quiet(config, config.out, "generate")
         summary = run(config)

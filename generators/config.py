@@ -15,10 +15,12 @@ from factory.core.cli import LogOptions
 from generators.backend import TeacherOptions
 from generators.general import GeneralOptions
 from generators.options import ProblemOptions, SamplingOptions, ShardOptions
+from generators.pilot import PilotOptions
 
 
 @dataclass(kw_only=True)
-class GenerateConfig(SamplingOptions, ProblemOptions, GeneralOptions, TeacherOptions, ShardOptions, LogOptions):
+class GenerateConfig(SamplingOptions, ProblemOptions, GeneralOptions, TeacherOptions, ShardOptions, PilotOptions,
+                     LogOptions):
     problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file (.jsonl.gz, .json.gz too), a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})

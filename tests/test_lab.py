@@ -127,6 +127,9 @@ def test_short_demo_loop_with_the_bundled_teacher(tmp_path, capsys):
     assert 0.3 <= funnel["accepted"] / funnel["input"] <= 0.75
     stats = json.loads((run / "filter" / "stats.json").read_text())
     assert stats["flaws"] == funnel["flaws"] and "loops, or cut at the context (loop_truncated)" in printed
+    # the lab's run as a pilot of R1's 800k: every trace it generated and accepted, and the device time it held
+    assert "plan for 800,000 accepted traces, from a pilot of 150 problems (300 traces)" in printed
+    assert stats["cost"]["device_time_known"] and "cpu-hours" in printed
 
     models = {m["model"]: m for m in summary["models"]}
     assert set(models) == {"teacher", "student (filtered)", "student (unfiltered)"}

@@ -50,6 +50,7 @@ from factory.lab import tasks
 from filters.chain import FilterRunConfig
 from filters.chain import run as run_filters
 from filters.flaws import DESCRIPTIONS
+from generators import pilot
 from generators.backend import BackendOptions, make_backend, resolve_backend
 from generators.config import GenerateConfig
 from generators.options import EngineOptions, FarmOptions, project
@@ -105,6 +106,9 @@ class DemoConfig(EngineOptions, FarmOptions, BackendOptions, LogOptions):
         _teacher_configs(self)
 
 
+R1_TRACES = 800_000   # the R1 paper's SFT set: ~600k reasoning + ~200k general samples
+
+
 def _step(n: int, title: str, started: float) -> None:
     print(f"\n[{n}/7] {title}  (demo time {time.monotonic() - started:.0f}s)", flush=True)
 
@@ -151,6 +155,8 @@ def _filter_and_stage(config: DemoConfig, started: float) -> str:
     for source, out in runs:
         print(run_filters(FilterRunConfig(input=str(config.run / source), out=config.run / out,
                                           overwrite=True)).table())
+    found = pilot.read_pilot(config.run / "filter")   # the lab's run as a pilot of R1's 800k
+    print("\n" + "\n".join(pilot.lines(pilot.plan(found, R1_TRACES, round(found.samples), gpus=None), found)))
     data = _data(config, filtered=True)
     _step(4, f"publish --dry-run: stage {'the mixture' if config.general_share else 'the accepted traces'} "
              "as a Hub dataset", started)
