@@ -9,6 +9,7 @@ usage:
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 \\
       --backend ray --ray-address auto --replicas 8 --tensor-parallel-size 8 --pipeline-parallel-size 2 \\
       --out runs/r1-math --dry-run
+  python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 --tune --out runs/tune
   python -m factory.generate --plan-for 800000 --pilot runs/pilot-filtered --samples 4 --gpus 64
 
 R1 protocol: zero-shot user turn "<problem>\\nPlease reason step by step, and put your
@@ -25,8 +26,10 @@ import sys
 from factory import lab
 from factory.core.cli import parse_config, quiet, run_cli
 from generators import pilot
+from generators import tune as tuning
 from generators.config import GenerateConfig
 from generators.run import main as run
+from generators.run import tune_engine
 
 
 def parse(argv: list[str] | None) -> GenerateConfig:
@@ -44,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         if config.plan_for:   # a plan from a pilot: reads the pilot, starts and writes nothing
             found = pilot.read_pilot(config.pilot)
             print("\n".join(pilot.lines(pilot.plan(found, config.plan_for, config.samples, config.gpus), found)))
+            return 0
+        if config.tune:   # trials of engine settings: OUT/trials.json, OUT/engine-args.json, no traces
+            quiet(config, config.out, "tune")
+            print(tuning.table(tune_engine(config)))
+            print(f"\nwrote {config.out / tuning.ARGS_FILE}: give it to the run with --engine-args "
+                  f"{config.out / tuning.ARGS_FILE}")
             return 0
         if not config.dry_run:
             quiet(config, config.out, "generate")

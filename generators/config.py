@@ -16,17 +16,20 @@ from generators.backend import TeacherOptions
 from generators.general import GeneralOptions
 from generators.options import ProblemOptions, SamplingOptions, ShardOptions
 from generators.pilot import PilotOptions
+from generators.tune import TuneOptions
 
 
 @dataclass(kw_only=True)
 class GenerateConfig(SamplingOptions, ProblemOptions, GeneralOptions, TeacherOptions, ShardOptions, PilotOptions,
-                     LogOptions):
+                     TuneOptions, LogOptions):
     problems: str = field(metadata={"help": "problems: a .jsonl/.json/.parquet file (.jsonl.gz, .json.gz too), a folder of them, or a Hub dataset id"})
     teacher: str = field(metadata={"help": "teacher model: local path or Hub id (the name vLLM loads or the farm serves)"})
     out: Path = field(metadata={"help": "run directory; rerunning the same command resumes it"})
 
     def check(self):
         self.out = Path(self.out)
+        if self.tune and self.backend not in (None, "engine"):
+            raise ValueError(f"--tune times the in-process engine's settings, not --backend {self.backend}")
 
     def identity(self) -> dict:
         """What makes two runs' rows comparable. A rerun into the same

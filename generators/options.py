@@ -94,13 +94,19 @@ class EngineOptions(Options):
         "disable CUDA graphs / torch.compile (default: eager on a CPU, where compiling costs more start-up "
         "than it saves on all but long runs; compiled on a GPU)"))
     trust_remote_code: bool = field(default=False, metadata=_h("let vLLM run the model repository's own code"))
-    engine_args: str | None = field(default=None, metadata=_h("extra vLLM engine arguments as a JSON object"))
+    engine_args: str | None = field(default=None, metadata=_h(
+        "extra vLLM engine arguments: a JSON object, or a .json file holding one (--tune writes OUT/engine-args.json)"))
     max_pending: int = field(default=4096, metadata=_h("requests queued inside the engine at once"))
 
     def check(self):
         _require([(self.tensor_parallel_size >= 1 and self.pipeline_parallel_size >= 1,
                    "parallel sizes must be positive"),
                   (self.max_pending >= 1, "--max-pending must be at least 1")])
+        if self.engine_args and not self.engine_args.lstrip().startswith("{"):
+            path = Path(self.engine_args)
+            if not path.is_file():
+                raise ValueError(f"--engine-args {self.engine_args}: neither a JSON object nor a file")
+            self.engine_args = path.read_text(encoding="utf-8")   # its content is what the run records
         if self.engine_args:
             try:
                 extra = json.loads(self.engine_args)

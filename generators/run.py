@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from factory.core import manifest as manifest_io
 from factory.core import outdir
@@ -27,7 +27,9 @@ from factory.core.problems import FieldMap, ProblemSet, load_problems
 from factory.core.prompts import load_templates, load_tokenizer, render_prompt
 from factory.core.shards import ShardWriter, read_columns, shard_paths
 from factory.core.traces import TRACE_COLUMNS, trace_schema
+from generators import tune as tuning
 from generators.backend import BACKENDS, TeacherBackend, make_backend
+from generators.engine import on_gpu
 from generators.config import GenerateConfig
 from generators.farm import redact
 from generators.general import GENERAL, Prompter, TeacherTurn
@@ -132,6 +134,30 @@ class _Terminate(BaseException):
     pass
 
 
+def _inputs(config: GenerateConfig, limit: int | None) -> tuple[ProblemSet, dict, Prompter, Any]:
+    """The problems (the first `limit`), their templates, the prompter and the teacher's tokenizer."""
+    problems = load_problems(config.problems, fields=FieldMap(config.problem_field, config.answer_field,
+                                                              config.id_field),
+                             reserved=TRACE_COLUMNS, limit=limit, split=config.split, subset=config.subset)
+    templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
+    return problems, templates, Prompter(templates, config), load_tokenizer(config.tokenizer or config.teacher)
+
+
+def tune_engine(config: GenerateConfig) -> dict:
+    """--tune (generators/tune.py): the trials on the first --tune-problems problems, at the run's
+    sampling settings, each in a fresh engine; OUT/trials.json and OUT/engine-args.json."""
+    problems, _, prompter, tokenizer = _inputs(config, config.tune_problems)
+    requests = [req for req, _, _ in pending_requests(problems, config.samples, set(), prompter, tokenizer,
+                                                      config.seed)]
+    spec = SamplingSpec(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens)
+    with outdir.claim(config.out, "tune", inputs={"--problems": config.problems}) as claim:
+        claim.check()
+        claim.make()
+        report = tuning.tune(config, tuning.fresh_engine_measure(config, requests, spec, make_backend), gpu=on_gpu())
+        tuning.write(config.out, report)
+    return report
+
+
 def _raise_terminate(signum, frame):
     raise _Terminate()
 
@@ -142,13 +168,7 @@ def main(config: GenerateConfig, backend: TeacherBackend | None = None) -> RunSu
     `config.dry_run`, print the plan and return None."""
     t0 = time.monotonic()
     # 1. Everything that can be wrong with the input, before touching disk.
-    problems = load_problems(config.problems, fields=FieldMap(config.problem_field, config.answer_field,
-                                                              config.id_field),
-                             reserved=TRACE_COLUMNS, limit=config.limit, split=config.split,
-                             subset=config.subset)
-    templates = load_templates({p["domain"] for p in problems.rows}, config.templates)
-    prompter = Prompter(templates, config)
-    tokenizer = load_tokenizer(config.tokenizer or config.teacher)
+    problems, templates, prompter, tokenizer = _inputs(config, config.limit)
     identity = {**config.identity(), "teacher": public_name(config.teacher),
                 "templates": {d: t.sha256 for d, t in templates.items()},
                 "chat_template_sha256": hashlib.sha256(str(tokenizer.chat_template).encode()).hexdigest()}

@@ -57,6 +57,7 @@ KINDS = {k.verb: k for k in (
     Kind("publish", frozenset({"README.md", "data", "rejected", "images", "factory_schema.json",
                                "factory_publish.json"}), "factory_publish.json"),
     Kind("evaluate", frozenset({"samples", "graded", "results.json", "results.md", "logs"}), "samples"),
+    Kind("tune", frozenset({"trials.json", "engine-args.json", "logs"}), "trials.json"),   # generate --tune
     # data: the mixture a student trains on (--data mixture.yaml), built there (students/mixture.py)
     Kind("train_student", frozenset({"checkpoints", "model", "logs", "data"}), "checkpoints"),
     Kind("mixture", frozenset({layout.MIXTURE, layout.MIXTURE_ROWS, layout.TRAIN, layout.TEST, layout.SOURCES}),
