@@ -11,8 +11,9 @@ samples and accepted traces). From them:
                that over a bootstrap of the pilot's problems (the big run's problems are taken to
                be drawn like the pilot's: a pilot on easier problems promises too much).
   tokens       the pilot's mean tokens per generated trace, times the traces to generate
-  device time  the pilot's device-seconds per generated trace (generation and judge), times the
-               traces: in the pilot's device kind (GPU-hours from a GPU pilot; a CPU pilot gives
+  device time  the pilot's device-seconds per generated trace (generation and judge; its startup,
+               reading problems and starting the teacher, left out), times the traces: in the
+               pilot's device kind (GPU-hours from a GPU pilot; a CPU pilot gives
                CPU-core-hours, which say nothing of a GPU cluster: the tokens do)
   wall time    device time over the cluster's devices (--gpus; default: the pilot's count), at
                the pilot's throughput per device
@@ -61,6 +62,7 @@ class Pilot:
     tokens: int                  # their prompt + completion tokens (and the judge's)
     device_seconds: dict         # by device kind (generation and judge)
     devices: dict | None         # what the pilot's generation held ({kind, count})
+    startup_seconds: dict = field(default_factory=dict)   # device-seconds before its first request, left out
 
 
 def read_pilot(folder: Path) -> Pilot:
@@ -88,9 +90,11 @@ def read_pilot(folder: Path) -> Pilot:
     held = generation.get("device_seconds") or {}
     devices = ({"kind": "/".join(sorted(held)), "count": sum(held.values()) / generation["wall_seconds"]}
                if held and generation.get("wall_seconds") else None)   # the devices the pilot held, on average
+    startup = generation.get("startup_device_seconds") or {}   # the pilot's fixed cost, not the traces'
+    spent = {k: max(0.0, v - startup.get(k, 0.0)) for k, v in (total.get("device_seconds") or {}).items()}
     return Pilot(yields=yields, samples=sum(r["samples"] for r in table) / len(table), traces=stats["input_rows"],
-                 tokens=total["prompt_tokens"] + total["completion_tokens"],
-                 device_seconds=total.get("device_seconds") or {}, devices=devices)
+                 tokens=total["prompt_tokens"] + total["completion_tokens"], device_seconds=spent, devices=devices,
+                 startup_seconds=startup)
 
 
 def plan(pilot: Pilot, target: int, samples: int, gpus: float | None) -> dict:
@@ -124,7 +128,9 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
            f"  problems          {p['problems']:,}{interval} at {p['samples']} samples each",
            f"  traces            {p['traces']:,} to generate",
            f"  tokens            {p['tokens']:,} (prompt + completion, the judge's included)",
-           f"  device time       {kind_hours}"]
+           f"  device time       {kind_hours}"
+           + (" (the pilot's startup, " + ", ".join(f"{v:,.0f} {k}-seconds" for k, v in pilot.startup_seconds.items())
+              + ", left out)" if any(pilot.startup_seconds.values()) else "")]
     if p["wall_seconds"]:
         walls = ", ".join(fmt_duration(v) for v in p["wall_seconds"].values())
         out.append(f"  wall time         {walls} on {p['devices']:g} device(s) at the pilot's throughput per device")

@@ -276,7 +276,10 @@ class _Run:
             versions=manifest_io.package_versions(),
             problems={"source": public_name(config.problems), "count": len(problems), "samples": config.samples,
                       "expected_pairs": self.expected})
-        self.invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": self.already}
+        # What came before the first request (reading the problems, the teacher's start): a fixed cost
+        # a pilot should not spread over the big run's traces (generators/pilot.py).
+        self.invocation = {"started": manifest_io.now_iso(), "on_disk_at_start": self.already,
+                           "startup_seconds": round(time.monotonic() - t0, 3)}
         self.manifest["runs"].append(self.invocation)
         manifest_io.write(self.out, self.manifest)
 

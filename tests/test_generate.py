@@ -287,9 +287,12 @@ def test_the_manifest_records_device_seconds_and_tokens_per_shard(tiny_model, en
     for r in manifest["runs"]:
         assert r["devices"] == {"kind": "cpu", "count": cores}
         assert r["device_seconds"] == pytest.approx(r["wall_seconds"] * cores, abs=0.01) and r["wall_seconds"] > 0
+        assert 0 < r["startup_seconds"] < r["wall_seconds"]   # before the first request: the pilot's fixed cost
     cost = manifest["cost"]
     assert cost["device_seconds"]["cpu"] == pytest.approx(sum(r["device_seconds"] for r in manifest["runs"]), abs=0.01)
     assert cost["invocations_without_devices"] == 0
+    assert cost["startup_device_seconds"]["cpu"] == pytest.approx(sum(r["startup_seconds"] for r in manifest["runs"])
+                                                                  * cores, abs=0.01)
     rows = _rows(out)
     assert sorted(manifest["shards"]) == [p.name for p in shard_paths(out / "traces")] and len(manifest["shards"]) >= 3
     assert sum(s["rows"] for s in manifest["shards"].values()) == len(rows) == 10

@@ -23,8 +23,9 @@ def _pilot(tmp_path, cost=True):
                                           "accepted": a, "pass_rate": a / 4} for i, a in enumerate(YIELDS)]),
                    folder / "problems.parquet")
     stats = {"input_rows": 40, "accepted": sum(YIELDS)}
-    if cost:   # 40 traces, 8 GPUs for 900 s, 120,000 tokens, plus a judge's 400 GPU-seconds
-        stats["cost"] = {"generation": {"device_seconds": {"gpu": 7200.0}, "wall_seconds": 900.0},
+    if cost:   # 40 traces, 8 GPUs for 900 s (100 of them starting), 120,000 tokens, a judge's 400 GPU-seconds
+        stats["cost"] = {"generation": {"device_seconds": {"gpu": 7200.0}, "wall_seconds": 900.0,
+                                        "startup_device_seconds": {"gpu": 800.0}},   # 100 s to start 8 GPUs
                          "total": {"prompt_tokens": 20_000, "completion_tokens": 100_000,
                                    "device_seconds": {"gpu": 7600.0}}}
     (folder / "stats.json").write_text(json.dumps(stats))
@@ -41,12 +42,14 @@ def test_the_plan_scales_the_pilot_and_gives_an_interval(tmp_path):
     low, high = p["problems_90"]
     assert low < p["problems"] < high and high < 2 * p["problems"]   # the pilot's spread, not a point
     assert p["tokens"] == pytest.approx(120_000 / 40 * p["traces"], rel=1e-6)
-    assert p["device_seconds"]["gpu"] == pytest.approx(7600 / 40 * 800_000 / mean_yield, rel=1e-6)
+    # per trace: what the pilot spent after its start (the big run starts once too, over millions of traces)
+    assert p["device_seconds"]["gpu"] == pytest.approx((7600 - 800) / 40 * 800_000 / mean_yield, rel=1e-6)
     assert p["wall_seconds"]["gpu"] == pytest.approx(p["device_seconds"]["gpu"] / 8)
     bigger = pilot.plan(found, 800_000, samples=4, gpus=64)
     assert bigger["wall_seconds"]["gpu"] == pytest.approx(p["wall_seconds"]["gpu"] / 8)
     text = "\n".join(pilot.lines(p, found))
     assert f"problems          {p['problems']:,} (90%: {low:,} to {high:,}) at 4 samples each" in text
+    assert "(the pilot's startup, 800 gpu-seconds, left out)" in text
 
 
 def test_the_verb_prints_the_plan_and_writes_nothing(tmp_path, capsys):

@@ -101,18 +101,22 @@ def find_provenance(spec) -> dict | None:
 
 def run_cost(manifest: dict) -> dict:
     """What a generate run has spent over all its invocations: device-seconds by device kind (gpu,
-    cpu, or a farm's endpoint), the invocations whose devices are not known, and the tokens on disk.
+    cpu, or a farm's endpoint), the part of them spent before the first request (startup: reading
+    the problems, the teacher's start), the invocations whose devices are not known, and the tokens
+    on disk.
     The filter divides it among the traces (factory.filter's cost, issue 28)."""
     by_kind: dict[str, float] = {}
+    startup: dict[str, float] = {}
     unknown = 0
     for run in manifest.get("runs", []):
         if "device_seconds" in run:
             kind = run["devices"]["kind"]
             by_kind[kind] = round(by_kind.get(kind, 0.0) + run["device_seconds"], 3)
+            startup[kind] = round(startup.get(kind, 0.0) + run.get("startup_seconds", 0.0) * run["devices"]["count"], 3)
         elif "wall_seconds" in run:
             unknown += 1
     counts = manifest.get("counts") or {}
-    return {"device_seconds": by_kind, "invocations_without_devices": unknown,
+    return {"device_seconds": by_kind, "startup_device_seconds": startup, "invocations_without_devices": unknown,
             "wall_seconds": round(sum(r.get("wall_seconds", 0.0) for r in manifest.get("runs", [])), 3),
             "prompt_tokens": counts.get("prompt_tokens"), "completion_tokens": counts.get("completion_tokens")}
 
