@@ -133,7 +133,7 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
               + ", left out)" if any(pilot.startup_seconds.values()) else "")]
     if p["wall_seconds"]:
         walls = ", ".join(fmt_duration(v) for v in p["wall_seconds"].values())
-        out.append(f"  wall time         {walls} on {p['devices']:g} device(s) at the pilot's throughput per device")
+        out.append(f"  wall time         {walls} on {p['devices']:.3g} device(s) at the pilot's throughput per device")
     if pilot.samples and abs(pilot.samples - p["samples"]) > 1e-9:
         out.append(f"  note              the pilot sampled {pilot.samples:g} per problem; a problem's yield per sample "
                    f"is taken to hold at {p['samples']}")
