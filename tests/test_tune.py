@@ -73,7 +73,10 @@ def test_the_real_engine_tunes_and_the_run_takes_the_file(tiny_model, tmp_path, 
     config = GenerateConfig(problems=str(problems), teacher=str(tiny_model), out=tmp_path / "tune", samples=2,
                             max_tokens=16, tune=True, tune_problems=3, tune_trials=2)
     report = tune_engine(config)
-    assert [t["trial"] for t in report["trials"]] == ["default", "max_num_seqs=8"]
+    names = [t["trial"] for t in report["trials"]]
+    assert names[:2] == ["default", "max_num_seqs=8"]
+    # where the second looked faster (a 2-core machine is noisy), both ran again before anything was written
+    assert names[2:] in ([], ["max_num_seqs=8 (again)", "default (again)"])
     for t in report["trials"]:   # every request of the sample, each in its own engine
         assert t["completion_tokens"] > 0 and t["tokens_per_second"] > 0
     saved = json.loads((tmp_path / "tune" / "trials.json").read_text())
