@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
 from filters.decontamination import DEFAULT_BENCHMARKS, SHIPPED, DecontaminationFilter  # noqa: E402
 from filters.text import words  # noqa: E402
 
@@ -98,6 +99,7 @@ def row(problem: str, reasoning: str = "", response: str = "") -> dict:
 
 
 def main() -> int:
+    print(cpu_line(), flush=True)
     rng = random.Random(0)
     names = list(DEFAULT_BENCHMARKS)
     counts: dict[str, dict[str, list[int]]] = {}

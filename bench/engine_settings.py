@@ -92,9 +92,8 @@ def main() -> int:
         print("RESULT " + json.dumps(worker(args.worker, args.problems, args.samples)), flush=True)
         return 0
 
-    from generators.engine import cpu_flags
+    from factory.core.machine import cpu_line
 
-    flags = cpu_flags()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     results: dict[str, list[dict]] = {n: [] for n in names}
     for _ in range(args.rounds):
@@ -109,9 +108,7 @@ def main() -> int:
             results[name].append(json.loads(line[7:]))
     print(f"\nlab teacher, {args.problems} bundled problems x {args.samples} samples, temperature 1.0, top-p 0.95, "
           f"max 1024 tokens; {args.rounds} rounds, settings alternating")
-    print("CPU flags: " + " ".join(f"{f}={'yes' if f in flags else 'no'}" for f in ("avx2", "avx512f", "avx512_bf16",
-                                                                                  "amx_bf16"))
-          + f"; {os.cpu_count()} cores")
+    print(cpu_line())
     print(f"{'setting':<11}{'dtype':>15}{'eager':>7}{'start s':>9}{'tok/s':>8}   (runs)")
     base = None
     for name, runs in results.items():

@@ -42,18 +42,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generators.engine import cpu_flags  # noqa: E402
+from factory.core.machine import cpu_line  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cpu_line() -> str:
-    flags = cpu_flags()
-    if not flags:
-        return f"CPU flags: unknown; {os.cpu_count()} CPUs"
-    return ("CPU flags: " + " ".join(f"{f}={'yes' if f in flags else 'no'}"
-                                     for f in ("avx512f", "avx512_bf16", "amx_bf16", "avx2"))
-            + f"; {os.cpu_count()} CPUs")
 
 
 def samples_dir(path: Path, copies: int) -> tuple[Path, dict[str, int], int]:

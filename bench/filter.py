@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
 from filters.text import words  # noqa: E402
 
 WORDS = ("we consider the sum of terms so each value follows from previous step then check whether "
@@ -201,6 +202,7 @@ def main() -> int:
     ap.add_argument("--peer-rows", type=int, default=300)
     ap.add_argument("--near-dup", action="store_true", help="also trace-level near-duplicates, on both sides")
     args = ap.parse_args()
+    print(cpu_line(), flush=True)
 
     from filters.chain import FilterRunConfig, run
 

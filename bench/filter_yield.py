@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
 from filters.decontamination import DEFAULT_BENCHMARKS, SHIPPED  # noqa: E402
 
 OPENINGS = ["Okay, so I need to solve this problem: {p}", "Alright, let me try to figure this out. The problem says: {p}",
@@ -175,6 +176,7 @@ def main() -> int:
     ap.add_argument("--problems", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    print(cpu_line(), flush=True)
 
     import pyarrow.parquet as pq
 

@@ -126,13 +126,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    from generators.engine import cpu_flags
+    from factory.core.machine import cpu_line
 
-    flags = cpu_flags()
     work = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     measured = [measure(name.strip(), args, work) for name in args.only.split(",") if name.strip()]
-    print("\nCPU flags: " + " ".join(f"{f}={'yes' if f in flags else 'no'}"
-                                    for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")))
+    print("\n" + cpu_line())
     for m in measured:
         report(m)
     return 0

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from factory.lab import TEACHER  # noqa: E402
 from filters.chain import FilterRunConfig, run  # noqa: E402
 from generators.backend import JudgeTeachers  # noqa: E402
-from generators.engine import cpu_flags  # noqa: E402
+from factory.core.machine import cpu_line  # noqa: E402
 
 
 def corpus(path: Path, rows: int, samples: int) -> Path:
@@ -70,8 +70,7 @@ def main() -> None:
     off_s, off = one(traces, tmp / "off", without)
     free_s, unconstrained = one(traces, tmp / "free", free)
     j, w, u = cold["judge"], warm["judge"], unconstrained["judge"]
-    flags = cpu_flags()
-    print(f"CPU flags: {' '.join(f for f in ('avx512f', 'avx512_bf16', 'amx_bf16', 'avx2') if f in flags) or 'none'}")
+    print(cpu_line())
     print(f"corpus: {args.rows} traces, {args.rows // args.samples} problems, every row undecided by the rule")
     print(f"judge, cold cache: {j['rows']} rows, {j['asked']} prompts asked in {j['seconds']:.1f} s of judging "
           f"({j['asked'] / max(j['seconds'], 1e-9):.1f} prompts/s, {j['rows'] / max(j['seconds'], 1e-9):.1f} rows/s, "

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import resource
 import shutil
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
 from students import mixture  # noqa: E402
 
 # English letter frequencies (and spaces, full stops), as a 256-entry table indexed by a random byte:
@@ -144,15 +144,6 @@ def side(target, *args) -> tuple[float, int, float]:
     return got
 
 
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = set(next((x for x in text.splitlines() if x.startswith("flags")), "").split())
-    return " ".join(f"{f}={'yes' if f in flags else 'no'}" for f in ("avx512f", "avx512_bf16", "amx_bf16", "avx2"))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of 600k + 200k rows")
@@ -163,7 +154,7 @@ def main() -> None:
         t = time.perf_counter()
         run, general = make_sources(root, n_reason, n_general)
         size = sum(p.stat().st_size for p in root.rglob("*.parquet")) / 1e6
-        print(f"CPU flags: {cpu_flags()}; {os.cpu_count()} CPUs")
+        print(cpu_line())
         print(f"sources: {n_reason:,} reasoning + {n_general:,} general rows, {size:,.0f} MB of Parquet "
               f"(zstd), made in {time.perf_counter() - t:.0f} s")
         spec = root / "r1.yaml"

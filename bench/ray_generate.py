@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from factory.core.machine import cpu_line  # noqa: E402
+
 SETUPS = {"engine": {}, "ray-1": {"backend": "ray", "replicas": 1},
           "ray-2": {"backend": "ray", "replicas": 2}}
 
@@ -70,13 +72,6 @@ def rows_of(out: Path) -> dict:
     return rows
 
 
-def cpu_flags() -> str:
-    from generators.engine import cpu_flags as flags
-
-    have = flags()
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in have) or "-"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", type=int, default=300, help="N: the small run's problems (the large has 2N)")
@@ -92,7 +87,7 @@ def main() -> int:
         return 0
     setups = [s for s in args.only.split(",") if s in SETUPS]
     sizes = (args.problems, 2 * args.problems)
-    print(f"CPU: {os.cpu_count()} cores, flags {cpu_flags()}; lab teacher, {args.samples} samples, "
+    print(f"{cpu_line()}; lab teacher, {args.samples} samples, "
           f"temperature 1.0, up to {args.max_tokens} tokens; N = {sizes[0]}, 2N = {sizes[1]} problems", flush=True)
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
@@ -125,7 +120,7 @@ def main() -> int:
     if "ray-1" in marginal and base == "engine":
         overhead = 1 - marginal["ray-1"] / marginal["engine"]
         print(f"\nRay overhead at one replica: {overhead:+.1%} of the in-process engine's marginal rate "
-              f"(goal <= 10%); CPU flags {cpu_flags()}")
+              f"(goal <= 10%); {cpu_line()}")
     return 0
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
+
 PROGRAM = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
@@ -42,6 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=60)
     args = ap.parse_args()
+    print(cpu_line(), flush=True)
 
     from filters import sandbox
     from filters.sandbox import Limits, run_program

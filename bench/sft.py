@@ -47,6 +47,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from factory.core.machine import cpu_line  # noqa: E402
+
 WORDS = "we add the terms then check each step so the sum is right and the answer follows".split()
 
 
@@ -219,6 +221,7 @@ def main() -> int:
                     help="run the GPU comparison at this shape (default on a GPU: 1.5b)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
     args = ap.parse_args()
+    print(cpu_line(), flush=True)
 
     import torch
 

@@ -26,15 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def cpu_line() -> str:
-    from generators.engine import cpu_flags
-
-    flags = cpu_flags()
-    import os
-
-    shown = " ".join(f"{f}={'yes' if f in flags else 'no'}" for f in ("avx512f", "avx512_bf16", "amx_bf16", "avx2"))
-    return f"CPU flags: {shown}; {os.cpu_count()} CPUs"
+from factory.core.machine import cpu_line  # noqa: E402
 
 
 def _config(work: Path, name: str, problems: int, engine_args: dict | None, **kw):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from factory.core import logs
 from factory.core.errors import InputError, first_line
+from factory.core.machine import NATIVE_BF16, cpu_count, cpu_flags
 from generators.options import EngineOptions, project
 from generators.sampling import Completion, Request, SamplingSpec
 
@@ -47,23 +48,7 @@ def engine_devices(settings: dict) -> dict:
     if on_gpu():
         return {"kind": "gpu", "count": int(settings.get("tensor_parallel_size") or 1)
                 * int(settings.get("pipeline_parallel_size") or 1)}
-    return {"kind": "cpu", "count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1}
-
-
-NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo); empty where that file does not exist."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return {"kind": "cpu", "count": cpu_count()}
 
 
 def choose_dtype(requested: str, gpu: bool, flags: set[str]) -> tuple[str, str]:

@@ -69,3 +69,14 @@ def test_config_defaults_are_r1():
     c = GenerateConfig(problems="p.jsonl", teacher="t", out="o")
     assert (c.temperature, c.top_p, c.max_tokens, c.samples) == (0.6, 0.95, 32_768, 4)
     assert GenerateConfig(problems="p", teacher="t", out="o", engine_args='{"a": 1}').extra == {"a": 1}
+
+
+def test_the_cpu_line_every_benchmark_prints(monkeypatch):
+    from factory.core import machine
+
+    line = machine.cpu_line({"avx2", "avx512f", "fpu"})
+    assert line.startswith("CPU flags: avx512f=yes avx512_bf16=no amx_bf16=no avx2=yes; ") and line.endswith(" CPUs")
+    assert machine.cpu_line(set()).startswith("CPU flags: unknown; ")   # no /proc/cpuinfo
+    # Read from this machine: the flags /proc/cpuinfo lists, nothing invented.
+    here = machine.cpu_flags()
+    assert all((f"{f}=yes" in machine.cpu_line()) == (f in here) for f in machine.REPORTED) or not here

@@ -27,6 +27,7 @@ from filters.answers import extract_answer, extract_choice, normalise, same_repl
 from filters.chain import FilterRunConfig
 from filters.chain import run as grade
 from filters.config import FilterConfig
+from filters.correctness import option_letters
 from filters.flaws import output_flaw_rates
 
 
@@ -91,9 +92,10 @@ def vote(row: dict) -> str | None:
     if domain == "code":
         return None
     if domain == "choice":
-        choices = json.loads(row.get("choices") or "[]") or ["A", "B", "C", "D"]
-        letter = extract_choice(response, "ABCDEFGHIJ"[:len(choices)])
-        return None if letter is None else choices["ABCDEFGHIJ".index(letter)]
+        letters = option_letters(row.get("choices"))   # the same letters the grader read
+        choices = json.loads(row.get("choices") or "null") or list(letters)
+        letter = extract_choice(response, letters)
+        return None if letter is None else choices[letters.index(letter)]
     ans = extract_answer(response)
     return normalise(ans) if ans is not None else None
 

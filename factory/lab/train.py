@@ -57,7 +57,7 @@ from factory.core.prompts import load_template, render_prompt
 from factory.core.traces import THINK_CLOSE
 from factory.lab import HELD_OUT, PROBLEMS, STUDENT_BASE, TEACHER, tasks, tiny_model
 from filters.answers import last_boxed
-from generators.engine import NATIVE_BF16, cpu_flags
+from factory.core.machine import NATIVE_BF16, cpu_flags
 from generators.general import GENERAL, GeneralOptions, Prompter
 
 ARCHITECTURE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,

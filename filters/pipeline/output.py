@@ -129,6 +129,7 @@ class OutputStep:
         cfg, fconfig, funnel = self.cfg, self.fconfig, self.report.funnel
         run = find_run(cfg.input)
         notes = {k: v for f in self.filters for k, v in f.run_notes().items()}
+        judge = self.referee.stats() if self.judged else None
         return {
             "format": STATS_FORMAT,
             "input": cfg.input, "input_name": public_name(cfg.input),
@@ -142,9 +143,8 @@ class OutputStep:
             "flaw_of": flaw_map(funnel.stages()),
             "yield": self.report.yields.summary(),
             **{name: e.summary() for name, e in self.report.evidence.items()},
-            **({"judge": self.referee.stats()} if self.judged else {}),
-            "cost": self.spend.summary((run or {}).get("cost"),
-                                       self.referee.stats() if self.judged else None,
+            **({"judge": judge} if self.judged else {}),
+            "cost": self.spend.summary((run or {}).get("cost"), judge,
                                        Prices(cfg.price_per_device_hour, cfg.price_per_million_tokens)),
             **({"select": self.band.summary(self.hard_w.written_rows if self.hard_w else 0)} if self.band else {}),
             "by_domain": {k: dict(v) for k, v in funnel.by_domain.items()},
