@@ -10,7 +10,8 @@ usage:
       --backend ray --ray-address auto --replicas 8 --tensor-parallel-size 8 --pipeline-parallel-size 2 \\
       --out runs/r1-math --dry-run
   python -m factory.generate --problems problems.jsonl --teacher deepseek-ai/DeepSeek-R1 --tune --out runs/tune
-  python -m factory.generate --plan-for 800000 --pilot runs/pilot-filtered --samples 4 --gpus 64
+  python -m factory.generate --plan-for 800000 --pilot runs/pilot-filtered --samples 4 --gpus 64 \\
+      --tensor-parallel-size 8                      # or: --backend ray --ray-address auto --replicas 8 ...
 
 R1 protocol: zero-shot user turn "<problem>\\nPlease reason step by step, and put your
 final answer within \\boxed{}.", the teacher's chat template, response forced to open
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         config = parse(argv)
         if config.plan_for:   # a plan from a pilot: reads the pilot, starts and writes nothing
             found = pilot.read_pilot(config.pilot)
-            print("\n".join(pilot.lines(pilot.plan(found, config.plan_for, config.samples, config.gpus), found)))
+            where = pilot.cluster(config, found)   # --gpus, TP x PP, a Ray cluster, or what the pilot held
+            print("\n".join(pilot.lines(pilot.plan(found, config.plan_for, config.samples, where), found)))
             return 0
         if config.tune:   # trials of engine settings: OUT/trials.json, OUT/engine-args.json, no traces
             quiet(config, config.out, "tune")

@@ -15,8 +15,13 @@ samples and accepted traces). From them:
                reading problems and starting the teacher, left out), times the traces: in the
                pilot's device kind (GPU-hours from a GPU pilot; a CPU pilot gives
                CPU-core-hours, which say nothing of a GPU cluster: the tokens do)
-  wall time    device time over the cluster's devices (--gpus; default: the pilot's count), at
-               the pilot's throughput per device
+  cluster      the devices the big run holds: --gpus N (as engines of TP x PP GPUs each, from
+               --tensor-parallel-size and --pipeline-parallel-size), or with --backend ray what
+               the Ray cluster (--ray-address) has room for, as the dry run places the replicas,
+               or one engine of TP x PP GPUs; by default what the pilot held
+  wall time    device time over the cluster's devices, at the pilot's throughput per device; only
+               where the pilot ran on the cluster's kind of device (a CPU pilot says nothing of a
+               GPU's speed: its tokens do)
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory.core import layout
 from factory.core.errors import InputError
 from factory.core.progress import fmt_duration
 from generators.options import Options
+from generators.ray_backend import RayBackend
+
+if TYPE_CHECKING:
+    from generators.config import GenerateConfig
 
 BOOTSTRAP = 2000
 
@@ -43,7 +53,8 @@ class PilotOptions(Options):
     pilot: Path | None = field(default=None, metadata={
         "help": "the pilot: the filter run (factory.filter's --out) of a small generate run"})
     gpus: float | None = field(default=None, metadata={
-        "help": "devices of the cluster the plan is for (default: what the pilot ran on)"})
+        "help": "GPUs of the cluster the plan is for, as engines of --tensor-parallel-size x "
+                "--pipeline-parallel-size (default: the Ray cluster with --backend ray, else what the pilot ran on)"})
 
     def check(self):
         if self.plan_for is not None and self.plan_for < 1:
@@ -97,8 +108,44 @@ def read_pilot(folder: Path) -> Pilot:
                  startup_seconds=startup)
 
 
-def plan(pilot: Pilot, target: int, samples: int, gpus: float | None) -> dict:
-    """What `target` accepted traces need at `samples` per problem (see the module docstring)."""
+@dataclass
+class Cluster:
+    """The devices the big run holds, and where the plan learnt it."""
+    kind: str | None          # gpu or cpu; None: unknown
+    count: float | None
+    how: str
+
+
+def cluster(config: GenerateConfig, pilot: Pilot) -> Cluster:
+    """The big run's devices (see the module docstring); InputError when --gpus cannot hold one engine."""
+    tp, pp = config.tensor_parallel_size, config.pipeline_parallel_size
+    world, shape = tp * pp, f"TP {tp} x PP {pp}"
+    if config.gpus:
+        engines = int(config.gpus // world)
+        if engines < 1:
+            raise InputError(f"--gpus {config.gpus:g} cannot hold one engine of {shape} = {world} GPUs")
+        idle = config.gpus - engines * world
+        return Cluster("gpu", engines * world, f"--gpus {config.gpus:g}: {engines:,} engine(s) of {shape}"
+                       + (f", {idle:g} GPU(s) left idle" if idle else ""))
+    if config.backend == RayBackend.name:
+        where = RayBackend.placement(config)
+        if where.cluster.get("GPU", 0) > 0:
+            kind, each = "gpu", world
+        else:
+            kind, each = "cpu", where.cpus_per_replica
+        return Cluster(kind, where.fits_at_once * each,
+                       f"Ray ({where.address}; {where.cluster_summary()}): {where.fits_at_once} of "
+                       f"{where.replicas} replica(s) at once, {each:g} {kind}(s) each")
+    if world > 1:
+        return Cluster("gpu", world, f"one engine of {shape}")
+    if pilot.devices:
+        return Cluster(pilot.devices["kind"], pilot.devices["count"], "what the pilot held")
+    return Cluster(None, None, "unknown: give --gpus")
+
+
+def plan(pilot: Pilot, target: int, samples: int, where: Cluster | None = None) -> dict:
+    """What `target` accepted traces need at `samples` per problem on `where` (default: the
+    pilot's devices; see the module docstring)."""
     import numpy as np
 
     ys = np.asarray(pilot.yields)
@@ -111,12 +158,15 @@ def plan(pilot: Pilot, target: int, samples: int, gpus: float | None) -> dict:
     traces = problems * samples
     per_trace = {k: v / pilot.traces for k, v in pilot.device_seconds.items()}
     device_seconds = {k: v * traces for k, v in per_trace.items()}
-    count = gpus or (pilot.devices or {}).get("count")
+    if where is None:
+        where = Cluster(**(pilot.devices or {"kind": None, "count": None}), how="what the pilot held")
+    # The pilot's throughput per device carries over only to the same kind of device.
+    wall = device_seconds.get(where.kind) if where.count else None
     return {"target": target, "samples": samples, "mean_yield": float(ys.mean()), "pilot_problems": len(ys),
             "problems": math.ceil(problems), "problems_90": [math.ceil(low), math.ceil(high)] if low else None,
             "traces": math.ceil(traces), "tokens": round(pilot.tokens / pilot.traces * traces),
-            "device_seconds": device_seconds, "devices": count,
-            "wall_seconds": {k: v / count for k, v in device_seconds.items()} if count else None}
+            "device_seconds": device_seconds, "devices": where.count, "kind": where.kind, "cluster": where.how,
+            "wall_seconds": wall / where.count if wall is not None else None}
 
 
 def lines(p: dict, pilot: Pilot) -> list[str]:
@@ -131,9 +181,16 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
            f"  device time       {kind_hours}"
            + (" (the pilot's startup, " + ", ".join(f"{v:,.0f} {k}-seconds" for k, v in pilot.startup_seconds.items())
               + ", left out)" if any(pilot.startup_seconds.values()) else "")]
-    if p["wall_seconds"]:
-        walls = ", ".join(fmt_duration(v) for v in p["wall_seconds"].values())
-        out.append(f"  wall time         {walls} on {p['devices']:.3g} device(s) at the pilot's throughput per device")
+    out.append(f"  cluster           {p['devices']:,.3g} {p['kind']}(s): {p['cluster']}" if p["devices"]
+               else f"  cluster           {p['cluster']}")
+    if p["wall_seconds"] is not None:
+        days = f" ({p['wall_seconds'] / 86400:,.1f} days)" if p["wall_seconds"] >= 2 * 86400 else ""
+        out.append(f"  wall time         {fmt_duration(p['wall_seconds'])}{days} on {p['devices']:,.3g} {p['kind']}(s) "
+                   f"at the pilot's throughput per device")
+    elif p["devices"]:
+        held = "/".join(sorted(p["device_seconds"])) or "unknown"
+        out.append(f"  wall time         unknown: the pilot ran on {held}, which says nothing of a {p['kind']}'s "
+                   f"throughput; pilot on one of the cluster's {p['kind']}s (the tokens above carry over)")
     if pilot.samples and abs(pilot.samples - p["samples"]) > 1e-9:
         out.append(f"  note              the pilot sampled {pilot.samples:g} per problem; a problem's yield per sample "
                    f"is taken to hold at {p['samples']}")

@@ -149,15 +149,20 @@ class RayBackend:
                    tokenizer=config.tokenizer, verbose=config.verbose)
 
     @classmethod
-    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
-        """The cluster asked (--ray-address) or this machine's resources; no replica is started."""
+    def placement(cls, config: GenerateConfig) -> Plan:
+        """Where the replicas would go: the cluster asked (--ray-address) or this machine's
+        resources; no replica is started (the dry run's, and a pilot's plan's, cluster shape)."""
         options = project(config, RayOptions)
         if options.ray_address:
             connect(options.ray_address, config.verbose)
             resources = cluster_resources()
         else:
             resources = local_resources()
-        placement = plan(options, project(config, EngineOptions), *resources)   # the module's `plan`
+        return plan(options, project(config, EngineOptions), *resources)   # the module's `plan`
+
+    @classmethod
+    def plan(cls, config: GenerateConfig, pending: int) -> list[str]:
+        placement = cls.placement(config)
         lines = placement.lines()
         if placement.replicas > 1 and pending:
             lines.append(f"work per replica   about {pending / placement.replicas:,.0f} pairs")

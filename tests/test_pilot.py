@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from factory import generate as generate_cli
+from factory.core.progress import fmt_duration
 from generators import pilot
 
 YIELDS = [0, 1, 2, 2, 3, 4, 4, 4, 1, 3]   # accepted traces of 4 samples, per pilot problem
@@ -18,7 +19,7 @@ YIELDS = [0, 1, 2, 2, 3, 4, 4, 4, 1, 3]   # accepted traces of 4 samples, per pi
 
 def _pilot(tmp_path, cost=True):
     folder = tmp_path / "pilot"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([{"problem_id": f"p{i}", "samples": 4, "checked": 4, "correct": a,
                                           "accepted": a, "pass_rate": a / 4} for i, a in enumerate(YIELDS)]),
                    folder / "problems.parquet")
@@ -35,7 +36,7 @@ def _pilot(tmp_path, cost=True):
 def test_the_plan_scales_the_pilot_and_gives_an_interval(tmp_path):
     found = pilot.read_pilot(_pilot(tmp_path))
     assert found.devices == {"kind": "gpu", "count": 8.0}
-    p = pilot.plan(found, 800_000, samples=4, gpus=None)
+    p = pilot.plan(found, 800_000, samples=4)   # on what the pilot held
     mean_yield = sum(YIELDS) / 40                        # accepted per sample, averaged over problems
     assert p["mean_yield"] == pytest.approx(mean_yield)
     assert p["problems"] == math.ceil(800_000 / (4 * mean_yield))
@@ -44,9 +45,9 @@ def test_the_plan_scales_the_pilot_and_gives_an_interval(tmp_path):
     assert p["tokens"] == pytest.approx(120_000 / 40 * p["traces"], rel=1e-6)
     # per trace: what the pilot spent after its start (the big run starts once too, over millions of traces)
     assert p["device_seconds"]["gpu"] == pytest.approx((7600 - 800) / 40 * 800_000 / mean_yield, rel=1e-6)
-    assert p["wall_seconds"]["gpu"] == pytest.approx(p["device_seconds"]["gpu"] / 8)
-    bigger = pilot.plan(found, 800_000, samples=4, gpus=64)
-    assert bigger["wall_seconds"]["gpu"] == pytest.approx(p["wall_seconds"]["gpu"] / 8)
+    assert p["wall_seconds"] == pytest.approx(p["device_seconds"]["gpu"] / 8)
+    bigger = pilot.plan(found, 800_000, samples=4, where=pilot.Cluster("gpu", 64, "--gpus 64"))
+    assert bigger["wall_seconds"] == pytest.approx(p["wall_seconds"] / 8)
     text = "\n".join(pilot.lines(p, found))
     assert f"problems          {p['problems']:,} (90%: {low:,} to {high:,}) at 4 samples each" in text
     assert "(the pilot's startup, 800 gpu-seconds, left out)" in text
@@ -59,7 +60,8 @@ def test_the_verb_prints_the_plan_and_writes_nothing(tmp_path, capsys):
                               "--out", str(tmp_path / "never")]) == 0
     out = capsys.readouterr().out
     assert "plan for 800,000 accepted traces, from a pilot of 10 problems (40 traces)" in out
-    assert "GPU" in out.upper() and "on 64 device(s)" in out
+    assert "cluster           64 gpu(s): --gpus 64: 64 engine(s) of TP 1 x PP 1" in out
+    assert "wall time" in out and "on 64 gpu(s) at the pilot's throughput per device" in out
     assert sorted(p.name for p in folder.iterdir()) == before and not (tmp_path / "never").exists()
 
 
@@ -87,3 +89,49 @@ def test_a_pilot_without_cost_or_a_generate_run_is_named(tmp_path, capsys):
     assert "that is a generate run: filter it first" in capsys.readouterr().err
     assert generate_cli.main(["--plan-for", "10"]) == 2
     assert "--plan-for N and --pilot RUN go together" in capsys.readouterr().err
+
+
+def _plan_text(tmp_path, capsys, *argv, cost=True, kind="gpu"):
+    folder = _pilot(tmp_path, cost=cost)
+    if kind != "gpu":   # the same pilot, run on CPU cores
+        stats = json.loads((folder / "stats.json").read_text())
+        stats["cost"] = json.loads(json.dumps(stats["cost"]).replace('"gpu"', f'"{kind}"'))
+        (folder / "stats.json").write_text(json.dumps(stats))
+    code = generate_cli.main(["--plan-for", "800000", "--pilot", str(folder), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_cluster_is_engines_of_tp_x_pp(tmp_path, capsys):
+    code, out, _ = _plan_text(tmp_path, capsys, "--gpus", "20", "--tensor-parallel-size", "4",
+                              "--pipeline-parallel-size", "2")
+    assert code == 0
+    assert "cluster           16 gpu(s): --gpus 20: 2 engine(s) of TP 4 x PP 2, 4 GPU(s) left idle" in out
+    # Without --gpus, one engine of TP x PP is the cluster.
+    code, out, _ = _plan_text(tmp_path / "b", capsys, "--tensor-parallel-size", "8")
+    assert code == 0 and "cluster           8 gpu(s): one engine of TP 8 x PP 1" in out
+    code, _, err = _plan_text(tmp_path / "c", capsys, "--gpus", "4", "--tensor-parallel-size", "8")
+    assert code == 2 and "--gpus 4 cannot hold one engine of TP 8 x PP 1 = 8 GPUs" in err
+
+
+def test_a_cpu_pilot_gives_no_gpu_wall_time(tmp_path, capsys):
+    code, out, _ = _plan_text(tmp_path, capsys, "--gpus", "64", kind="cpu")
+    assert code == 0
+    assert "cpu-hours" in out and "on 64 gpu(s) at the pilot's throughput" not in out
+    assert "wall time         unknown: the pilot ran on cpu, which says nothing of a gpu's throughput" in out
+
+
+def test_with_ray_the_cluster_is_where_the_dry_run_places_the_replicas(tmp_path, capsys):
+    """No --ray-address: this machine's resources, as `--dry-run` reads them, no Ray started."""
+    from factory.core.ray import local_resources
+
+    cpus = local_resources()[0]["CPU"]
+    code, out, _ = _plan_text(tmp_path, capsys, "--backend", "ray", "--replicas", "2", "--cpus-per-replica", "1",
+                              kind="cpu")
+    assert code == 0
+    fits = min(2, int(cpus))
+    assert f"cluster           {fits} cpu(s): Ray (a local Ray instance started for the run; " in out
+    assert f"{fits} of 2 replica(s) at once, 1 cpu(s) each" in out
+    found = pilot.read_pilot(tmp_path / "pilot")
+    expected = pilot.plan(found, 800_000, samples=4, where=pilot.Cluster("cpu", fits, ""))
+    assert f"wall time         {fmt_duration(expected['wall_seconds'])} (" in out and f"days) on {fits} cpu(s)" in out

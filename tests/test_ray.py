@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -66,6 +67,17 @@ def test_ray_replicas_write_the_engine_backends_traces(tiny_model, engine_backen
     assert manifest["status"] == "complete"
 
 
+def _cpu_pilot(folder):
+    """A filter run's stats and problems, as a pilot on CPU cores (tests/test_pilot.py has the GPU one)."""
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"problem_id": f"p{i}", "samples": 2, "accepted": i % 3}
+                                         for i in range(6)]), folder / "problems.parquet")
+    (folder / "stats.json").write_text(json.dumps({"input_rows": 12, "cost": {
+        "generation": {"device_seconds": {"cpu": 24.0}, "wall_seconds": 12.0},
+        "total": {"prompt_tokens": 1200, "completion_tokens": 6000, "device_seconds": {"cpu": 24.0}}}}))
+    return folder
+
+
 def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, tmp_path):
     """A head and three 1-CPU worker nodes, each its own raylet; two replicas. Once a worker
     node's replica has delivered traces and the run is part-way, that node (its raylet and the
@@ -81,6 +93,15 @@ def test_worker_node_killed_mid_run_the_job_finishes_each_pair_once(tiny_model, 
     try:
         workers = {n.node_id: n for n in (cluster.add_node(num_cpus=1) for _ in range(3))}
         cluster.wait_for_nodes()
+        # A pilot's plan for this cluster (issue 28): the dry run's placement on the real cluster.
+        pilot = _cpu_pilot(tmp_path / "pilot")
+        plan = subprocess.run(python_cmd("-m", "factory.generate", "--plan-for", "1000", "--pilot", str(pilot),
+                                         "--backend", "ray", "--ray-address", cluster.address, "--replicas", "2",
+                                         "--cpus-per-replica", "1"), capture_output=True, text=True, timeout=300)
+        assert plan.returncode == 0, plan.stderr[-2000:]
+        assert "cluster           2 cpu(s): Ray (" in plan.stdout, plan.stdout
+        assert "; 3 CPU in 4 node(s)): 2 of 2 replica(s) at once, 1 cpu(s) each" in plan.stdout, plan.stdout
+        assert " on 2 cpu(s) at the pilot's throughput per device" in plan.stdout
         config = _config(tiny_model, problems, out, samples=4, max_tokens=160, backend="ray",
                          ray_address=cluster.address, replicas=2, cpus_per_replica=1, ray_batch_size=4,
                          requests_per_replica=8, shard_rows=8, flush_seconds=0.5)

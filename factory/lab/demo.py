@@ -156,7 +156,7 @@ def _filter_and_stage(config: DemoConfig, started: float) -> str:
         print(run_filters(FilterRunConfig(input=str(config.run / source), out=config.run / out,
                                           overwrite=True)).table())
     found = pilot.read_pilot(config.run / "filter")   # the lab's run as a pilot of R1's 800k
-    print("\n" + "\n".join(pilot.lines(pilot.plan(found, R1_TRACES, round(found.samples), gpus=None), found)))
+    print("\n" + "\n".join(pilot.lines(pilot.plan(found, R1_TRACES, round(found.samples)), found)))
     data = _data(config, filtered=True)
     _step(4, f"publish --dry-run: stage {'the mixture' if config.general_share else 'the accepted traces'} "
              "as a Hub dataset", started)
