@@ -173,6 +173,7 @@ class EngineBackend:
             from vllm import LLM
 
             kw = dict(self.settings, **({"tokenizer": tokenizer} if tokenizer else {}))
+            hook = sys.excepthook
             try:
                 with _engine_process(self.settings, fallback), logs.captured():
                     llm = LLM(model=model, **kw)
@@ -180,6 +181,10 @@ class EngineBackend:
                 self._restore_threads()
                 raise InputError(f"cannot start vLLM on {model}: {type(e).__name__}: {first_line(e)}"
                                  + ("; --verbose shows vLLM's own output" if logs.log_file() else "")) from None
+            finally:
+                # An in-process engine's torch.distributed wraps sys.excepthook once per engine: after
+                # the tuner's 10 engines a traceback had "[rank0]: " ten times on every line.
+                sys.excepthook = hook
             self.in_process = type(getattr(llm.llm_engine, "engine_core", None)).__name__ == "InprocClient"
             _IN_PROCESS_ALIVE[0] += self.in_process
             print(f"engine for {_short(model)}: dtype {llm.llm_engine.model_config.dtype} ({self.dtype_reason}); "

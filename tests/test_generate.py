@@ -300,3 +300,12 @@ def test_the_manifest_records_device_seconds_and_tokens_per_shard(tiny_model, en
         assert sum(s[col] for s in manifest["shards"].values()) == sum(r[col] for r in rows) == cost[col]
     assert first.cost["device_seconds"]["cpu"] == pytest.approx(manifest["runs"][0]["device_seconds"], abs=0.01)
     assert "cpu-hours (every invocation of the run)" in first.table()
+
+
+def test_an_in_process_engine_leaves_the_excepthook_alone(engine_backend):
+    """torch.distributed wraps sys.excepthook once per in-process engine (a "[rank0]: " prefix on every
+    line of a traceback, ten deep after the tuner's engines); the backend puts the hook back."""
+    import sys
+
+    assert engine_backend.in_process
+    assert getattr(sys.excepthook, "__name__", "") != "_distributed_excepthook"
