@@ -135,11 +135,12 @@ def _rate(pick, *trials: dict) -> float | None:
 
 def table(report: dict) -> str:
     base = report["trials"][0]["tokens_per_second"]
-    lines = [f"{'trial':<30}{'tokens/s':>10}{'vs default':>12}  settings"]
+    w = max(30, *(len(r["trial"]) + 2 for r in report["trials"]))
+    lines = [f"{'trial':<{w}}{'tokens/s':>10}{'vs default':>12}  settings"]
     for r in report["trials"]:
         rate = r.get("tokens_per_second")
         cells = (f"{rate:>10.1f}{rate / base:>11.2f}x" if rate else f"{'failed':>10}{'':>12}")
-        lines.append(f"{r['trial']:<30}{cells}  {json.dumps(r['set']) if r['set'] else '(as given)'}"
+        lines.append(f"{r['trial']:<{w}}{cells}  {json.dumps(r['set']) if r['set'] else '(as given)'}"
                      + (f"  {r['error']}" if "error" in r else ""))
     found = (f"winner: {report['winner']}, {report['speedup']:.2f}x the default (its slower run against the default's faster)"
              if report["winner"] != "default"
