@@ -181,11 +181,11 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
            f"  device time       {kind_hours}"
            + (" (the pilot's startup, " + ", ".join(f"{v:,.0f} {k}-seconds" for k, v in pilot.startup_seconds.items())
               + ", left out)" if any(pilot.startup_seconds.values()) else "")]
-    out.append(f"  cluster           {p['devices']:,.3g} {p['kind']}(s): {p['cluster']}" if p["devices"]
+    out.append(f"  cluster           {_count(p['devices'])} {p['kind']}(s): {p['cluster']}" if p["devices"]
                else f"  cluster           {p['cluster']}")
     if p["wall_seconds"] is not None:
         days = f" ({p['wall_seconds'] / 86400:,.1f} days)" if p["wall_seconds"] >= 2 * 86400 else ""
-        out.append(f"  wall time         {fmt_duration(p['wall_seconds'])}{days} on {p['devices']:,.3g} {p['kind']}(s) "
+        out.append(f"  wall time         {fmt_duration(p['wall_seconds'])}{days} on {_count(p['devices'])} {p['kind']}(s) "
                    f"at the pilot's throughput per device")
     elif p["devices"]:
         held = "/".join(sorted(p["device_seconds"])) or "unknown"
@@ -195,3 +195,8 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
         out.append(f"  note              the pilot sampled {pilot.samples:g} per problem; a problem's yield per sample "
                    f"is taken to hold at {p['samples']}")
     return out
+
+
+def _count(n: float) -> str:
+    """1,024 GPUs, or a pilot's average 1.97 CPUs."""
+    return f"{n:,.0f}" if float(n).is_integer() else f"{n:.3g}"

@@ -135,3 +135,9 @@ def test_with_ray_the_cluster_is_where_the_dry_run_places_the_replicas(tmp_path,
     found = pilot.read_pilot(tmp_path / "pilot")
     expected = pilot.plan(found, 800_000, samples=4, where=pilot.Cluster("cpu", fits, ""))
     assert f"wall time         {fmt_duration(expected['wall_seconds'])} (" in out and f"days) on {fits} cpu(s)" in out
+
+
+def test_a_big_cluster_is_counted_in_full(tmp_path, capsys):
+    code, out, _ = _plan_text(tmp_path, capsys, "--gpus", "1024", "--tensor-parallel-size", "8")
+    assert code == 0 and "cluster           1,024 gpu(s): --gpus 1024: 128 engine(s) of TP 8 x PP 1" in out
+    assert "days) on 1,024 gpu(s)" in out or "on 1,024 gpu(s) at the pilot's" in out
