@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory.core import layout
-from factory.core.errors import InputError
+from factory.core.errors import InputError, first_line
 from factory.core.progress import fmt_duration
 from generators.options import Options
 from generators.ray_backend import RayBackend
@@ -84,19 +84,12 @@ def read_pilot(folder: Path) -> Pilot:
         hint = (" (that is a generate run: filter it first, and give the filter's --out)"
                 if layout.is_generate_run(folder) else "")
         raise InputError(f"--pilot {folder}: not a filter run (no {layout.STATS} and {layout.PROBLEMS}){hint}")
-    try:
-        stats = json.loads(stats_file.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{stats_file}:{e.lineno}: not valid JSON ({e.msg})") from None
-    cost = stats.get("cost")
-    if not cost:
-        raise InputError(f"{stats_file}: no `cost` (filtered before factory.filter counted it): filter the pilot again")
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(problems_file, columns=["samples", "accepted"]).to_pylist()
+    stats = _read_stats(stats_file)
+    table = _read_problems(problems_file)
     yields = [r["accepted"] / r["samples"] for r in table if r["samples"]]
     if not yields or not any(yields):
         raise InputError(f"--pilot {folder}: the pilot accepted no trace, so it cannot say what one costs")
+    cost = stats["cost"]
     total, generation = cost["total"], cost.get("generation") or {}
     held = generation.get("device_seconds") or {}
     devices = ({"kind": "/".join(sorted(held)), "count": sum(held.values()) / generation["wall_seconds"]}
@@ -106,6 +99,40 @@ def read_pilot(folder: Path) -> Pilot:
     return Pilot(yields=yields, samples=sum(r["samples"] for r in table) / len(table), traces=stats["input_rows"],
                  tokens=total["prompt_tokens"] + total["completion_tokens"], device_seconds=spent, devices=devices,
                  startup_seconds=startup)
+
+
+def _read_stats(path: Path) -> dict:
+    """The filter's stats.json, checked for what a plan reads from it."""
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise InputError(f"{path}: cannot be read ({e})") from None
+    if not isinstance(stats, dict):
+        raise InputError(f"{path}: not a filter run's stats (a JSON object)")
+    cost = stats.get("cost")
+    if not cost:
+        raise InputError(f"{path}: no `cost` (filtered before factory.filter counted it): filter the pilot again")
+    total = cost.get("total") if isinstance(cost, dict) else None
+    ok = (isinstance(total, dict) and all(isinstance(total.get(k), (int, float)) for k in ("prompt_tokens",
+          "completion_tokens")) and isinstance(stats.get("input_rows"), int) and stats["input_rows"] > 0)
+    if not ok:
+        raise InputError(f"{path}: `cost` lacks the totals a plan needs (total prompt_tokens and completion_tokens, "
+                         f"input_rows): filter the pilot again")
+    return stats
+
+
+def _read_problems(path: Path) -> list[dict]:
+    """Each problem's samples and accepted traces, from the filter's problems.parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=["samples", "accepted"]).to_pylist()
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(f"{path}: not a filter run's problems table with `samples` and `accepted` "
+                         f"({first_line(e)})") from None
 
 
 @dataclass
@@ -170,7 +197,7 @@ def plan(pilot: Pilot, target: int, samples: int, where: Cluster | None = None) 
 
 
 def lines(p: dict, pilot: Pilot) -> list[str]:
-    kind_hours = ", ".join(f"{v / 3600:,.0f} {k}-hours" for k, v in sorted(p["device_seconds"].items())) or "unknown"
+    kind_hours = ", ".join(f"{_count(v / 3600, 3)} {k}-hours" for k, v in sorted(p["device_seconds"].items())) or "unknown"
     interval = f" (90%: {p['problems_90'][0]:,} to {p['problems_90'][1]:,})" if p["problems_90"] else ""
     out = [f"plan for {p['target']:,} accepted traces, from a pilot of {p['pilot_problems']:,} problems "
            f"({pilot.traces:,} traces):",
@@ -197,6 +224,6 @@ def lines(p: dict, pilot: Pilot) -> list[str]:
     return out
 
 
-def _count(n: float) -> str:
-    """1,024 GPUs, or a pilot's average 1.97 CPUs."""
-    return f"{n:,.0f}" if float(n).is_integer() else f"{n:.3g}"
+def _count(n: float, digits: int = 3) -> str:
+    """1,024 GPUs, 62,963 GPU-hours; a pilot's average 1.97 CPUs, 0.281 CPU-hours."""
+    return f"{n:,.0f}" if float(n).is_integer() or n >= 10 ** digits else f"{n:.{digits}g}"

@@ -141,3 +141,25 @@ def test_a_big_cluster_is_counted_in_full(tmp_path, capsys):
     code, out, _ = _plan_text(tmp_path, capsys, "--gpus", "1024", "--tensor-parallel-size", "8")
     assert code == 0 and "cluster           1,024 gpu(s): --gpus 1024: 128 engine(s) of TP 8 x PP 1" in out
     assert "days) on 1,024 gpu(s)" in out or "on 1,024 gpu(s) at the pilot's" in out
+
+
+@pytest.mark.parametrize("damage,says", [
+    (lambda f: (f / "problems.parquet").write_text("garbage"), "problems.parquet: not a filter run's problems table"),
+    (lambda f: pq.write_table(pa.table({"foo": [1]}), f / "problems.parquet"), "with `samples` and `accepted`"),
+    (lambda f: (f / "stats.json").write_text("[1, 2]"), "stats.json: not a filter run's stats"),
+    (lambda f: (f / "stats.json").write_text('{"input_rows": 4, "cost": {"x": 1}}'), "`cost` lacks the totals"),
+    (lambda f: (f / "stats.json").write_bytes(b"\xff{}"), "stats.json: cannot be read"),
+])
+def test_a_damaged_pilot_is_one_line_naming_the_file(tmp_path, capsys, damage, says):
+    folder = _pilot(tmp_path)
+    damage(folder)
+    assert generate_cli.main(["--plan-for", "100", "--pilot", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_small_device_times_are_not_rounded_away(tmp_path, capsys):
+    found = pilot.read_pilot(_pilot(tmp_path))
+    found.device_seconds = {"cpu": 36.0}   # 0.9 cpu-seconds a trace
+    text = "\n".join(pilot.lines(pilot.plan(found, 1000, samples=4), found))
+    assert "device time       0.417 cpu-hours" in text   # 1000 / 0.6 = 1,667 traces x 0.9 s = 1,500 s
