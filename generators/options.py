@@ -99,21 +99,29 @@ class EngineOptions(Options):
     max_pending: int = field(default=4096, metadata=_h("requests queued inside the engine at once"))
 
     def check(self):
-        _require([(self.tensor_parallel_size >= 1 and self.pipeline_parallel_size >= 1,
-                   "parallel sizes must be positive"),
+        _require([(self.tensor_parallel_size >= 1, f"--tensor-parallel-size must be at least 1, not {self.tensor_parallel_size}"),
+                  (self.pipeline_parallel_size >= 1,
+                   f"--pipeline-parallel-size must be at least 1, not {self.pipeline_parallel_size}"),
                   (self.max_pending >= 1, "--max-pending must be at least 1")])
+        where = "--engine-args"
         if self.engine_args and not self.engine_args.lstrip().startswith("{"):
             path = Path(self.engine_args)
             if not path.is_file():
                 raise ValueError(f"--engine-args {self.engine_args}: neither a JSON object nor a file")
-            self.engine_args = path.read_text(encoding="utf-8")   # its content is what the run records
+            try:
+                self.engine_args = path.read_text(encoding="utf-8")   # its content is what the run records
+            except (UnicodeDecodeError, OSError) as e:
+                raise ValueError(f"--engine-args {path}: cannot be read ({e})") from None
+            where = f"--engine-args {path}"
         if self.engine_args:
             try:
                 extra = json.loads(self.engine_args)
             except json.JSONDecodeError as e:
-                raise ValueError(f"--engine-args is not valid JSON: {e}") from None
+                file = where.removeprefix("--engine-args ")
+                raise ValueError(f"{file}:{e.lineno}: not valid JSON ({e.msg})" if file != where
+                                 else f"--engine-args is not valid JSON: {e}") from None
             if not isinstance(extra, dict):
-                raise ValueError("--engine-args must be a JSON object")
+                raise ValueError(f"{where} must be a JSON object")
 
     @property
     def extra(self) -> dict[str, Any]:

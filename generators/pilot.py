@@ -61,8 +61,8 @@ class PilotOptions(Options):
             raise ValueError(f"--plan-for must be a number of accepted traces >= 1, not {self.plan_for}")
         if (self.plan_for is None) != (self.pilot is None):
             raise ValueError("--plan-for N and --pilot RUN go together")
-        if self.gpus is not None and not self.gpus > 0:
-            raise ValueError(f"--gpus must be > 0, not {self.gpus}")
+        if self.gpus is not None and not (self.gpus >= 1 and float(self.gpus).is_integer()):
+            raise ValueError(f"--gpus must be a whole number of GPUs, at least 1, not {self.gpus:g}")
 
 
 @dataclass

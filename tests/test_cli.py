@@ -123,3 +123,18 @@ def test_demo_bad_flags_are_one_line_exit_2_and_nothing_written(tmp_path, capsys
     err = capsys.readouterr().err
     assert says in err and err.count("error:") == 1 and "Traceback" not in err
     assert not (tmp_path / "lab").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"max_num_seqs": 64\n"x": 1}', ":2: not valid JSON"),
+    (b"\xff{}", "cannot be read"),
+    (b"[64]", "must be a JSON object"),
+])
+def test_a_bad_engine_args_file_is_named(content, message, good, tiny_model, tmp_path, capsys):
+    args, out = tmp_path / "engine-args.json", tmp_path / "out"
+    args.write_bytes(content)
+    assert generate.main(["--problems", str(good), "--teacher", str(tiny_model), "--out", str(out),
+                          "--engine-args", str(args)]) == 2
+    err = capsys.readouterr().err
+    assert str(args) in err and message in err
+    assert not out.exists()

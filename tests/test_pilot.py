@@ -69,7 +69,9 @@ def test_the_verb_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     (["--plan-for", "0"], "--plan-for must be"),
     (["--plan-for", "-5"], "--plan-for must be"),
     (["--plan-for", "100"], None),                       # a pilot folder that is not a run: named below
-    (["--plan-for", "100", "--gpus", "0"], "--gpus must be > 0"),
+    (["--plan-for", "100", "--gpus", "0"], "--gpus must be a whole number of GPUs, at least 1, not 0"),
+    (["--plan-for", "100", "--gpus", "9.5"], "--gpus must be a whole number of GPUs, at least 1, not 9.5"),
+    (["--plan-for", "100", "--tensor-parallel-size", "0"], "--tensor-parallel-size must be at least 1, not 0"),
 ])
 def test_bad_targets_and_pilots_are_exit_2(tmp_path, capsys, argv, says):
     not_a_run = tmp_path / "empty"
