@@ -152,8 +152,8 @@ def tune_engine(config: GenerateConfig) -> dict:
     spec = SamplingSpec(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens)
     with outdir.claim(config.out, "tune", inputs={"--problems": config.problems}) as claim:
         claim.check()
-        claim.make()
         report = tuning.tune(config, tuning.fresh_engine_measure(config, requests, spec, make_backend), gpu=on_gpu())
+        claim.make()   # only now: an engine that cannot start on the flags given leaves nothing behind
         tuning.write(config.out, report)
     return report
 

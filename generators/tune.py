@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from factory.core.errors import InputError, RuntimeFailure
 from factory.core.shards import atomic_write_json
 from generators.options import Options
 
@@ -86,14 +87,25 @@ def best_of(results: list[dict]) -> dict:
     return {k: v for k, (_, v) in chosen.items()}
 
 
-def run_trial(name: str, args: dict, measure: Callable[[dict], tuple[int, float]]) -> dict:
-    """One trial: `measure(args)` → (completion tokens, seconds of generation) in a fresh engine."""
+def run_trial(name: str, args: dict, measure: Callable[[dict], tuple[int, float]], first: bool = False) -> dict:
+    """One trial: `measure(args)` → (completion tokens, seconds of generation) in a fresh engine.
+    The `first` (the default) has no fallback: an engine that does not start on the run's own
+    settings is the input's fault (InputError, exit 2); one that fails later, the run's (exit 1)."""
     try:
         tokens, seconds = measure(args)
     except Exception as e:  # a setting this engine refuses: recorded, the others still run
-        return {"trial": name, "set": args, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
+        if first and isinstance(e, InputError):
+            raise
+        if first:
+            raise RuntimeFailure(f"--tune: the engine as given failed its trial ({type(e).__name__}: {_first(e)}); "
+                                 "nothing was written: rerun the same command") from None
+        return {"trial": name, "set": args, "error": f"{type(e).__name__}: {_first(e)}"}
     return {"trial": name, "set": args, "completion_tokens": tokens, "seconds": round(seconds, 3),
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None}
+
+
+def _first(e: Exception) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else ""
 
 
 def tune(config, measure: Callable[[dict], tuple[int, float]], gpu: bool) -> dict:
@@ -102,9 +114,8 @@ def tune(config, measure: Callable[[dict], tuple[int, float]], gpu: bool) -> dic
     results = []
     for name, args in todo:
         print(f"trial {len(results) + 1}/{len(todo)}: {name}", flush=True)
-        results.append(run_trial(name, args, measure))
-    if results[0].get("tokens_per_second") is None:
-        raise RuntimeError(f"the default engine failed its trial: {results[0].get('error')}")
+        # the first is the engine as given: if it cannot start, the user's flags are wrong (exit 2)
+        results.append(run_trial(name, args, measure, first=not results))
     best = best_of(results)
     if len(best) > 1:
         print(f"trial {len(results) + 1}: best of each knob together", flush=True)

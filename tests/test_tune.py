@@ -115,3 +115,26 @@ def test_a_cpu_never_tries_chunked_prefill():
     gpu = dict(tune.trials(True, {}))
     assert "enable_chunked_prefill" in gpu and "cuda_graphs" in gpu
     assert not any("enable_chunked_prefill" in args for args in cpu.values())
+
+
+def test_an_engine_that_does_not_start_on_the_flags_given_is_exit_2_and_writes_nothing(tiny_model, tmp_path,
+                                                                                     capsys):
+    """The default trial is the engine as the user's flags set it: if it cannot start, that is bad input."""
+    problems = str(write_jsonl(tmp_path / "p.jsonl", make_problems(2)))
+    out = tmp_path / "o"
+    assert generate_cli.main(["--problems", problems, "--teacher", str(tiny_model), "--out", str(out), "--tune",
+                              "--tune-problems", "1", "--engine-args", '{"max_num_seqs": "many"}']) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot start vLLM on" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_default_trial_that_fails_mid_run_is_exit_1_and_says_rerun(tmp_path):
+    def measure(args):
+        raise RuntimeError("the engine died")
+
+    from factory.core.errors import RuntimeFailure
+
+    with pytest.raises(RuntimeFailure, match=r"the engine as given failed its trial \(RuntimeError: the engine died\)"):
+        tune.tune(_config(tmp_path), measure, gpu=False)
+    assert not (tmp_path / "tune").exists()
