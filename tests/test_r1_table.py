@@ -287,9 +287,16 @@ def test_results_md_puts_the_paper_beside_the_measured_scores():
 
 
 def test_bad_paper_window_and_release_flags_are_exit_2(tmp_path, capsys):
-    for flag, value in (("--paper", "9b"), ("--code-window", "2025..2024"), ("--code-release", "v9")):
+    for flag, value, says in (("--paper", "9b", "--paper"), ("--code-window", "2025..2024", "--code-window"),
+                              ("--code-release", "v9", "--code-release"),
+                              ("--benchmarks", ",", "--benchmarks names no benchmark"),
+                              ("--benchmarks", "gpqa_diamond=", "--benchmarks gpqa_diamond=: give a file"),
+                              ("--verify-timeout", "0", "--verify-timeout must be a positive number"),
+                              ("--verify-timeout", "nan", "--verify-timeout must be a positive number"),
+                              ("--k", "nosuch=4", "--k nosuch=4: no such benchmark in --benchmarks (")):
         assert evaluate_cli.main(["--model", str(tmp_path), "--out", str(tmp_path / "o"), flag, value]) == 2
-        assert flag in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
 
 

@@ -75,6 +75,8 @@ def resolve(spec: str) -> Benchmark:
 
 
 def _from_source(name: str, kind: str, source: str) -> Benchmark:
+    if not source.strip():
+        raise InputError(f"--benchmarks {name}=: give a file (or a Hub repo id) after the =")
     path = Path(source)
     if path.exists():
         return Benchmark(name, kind, str(path))

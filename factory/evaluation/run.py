@@ -10,6 +10,7 @@ OUT/results.json and OUT/results.md.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,10 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptio
         if not self.model or self.out is None:
             raise ValueError("--model and --out are required (or --compare RESULTS.json …)")
         self.out = Path(self.out)
+        if not self.benchmarks:
+            raise ValueError("--benchmarks names no benchmark")
+        if not (self.verify_timeout > 0 and math.isfinite(self.verify_timeout)):
+            raise ValueError(f"--verify-timeout must be a positive number of seconds, not {self.verify_timeout}")
         for item in self.k:
             name, _, value = item.partition("=")
             if not value.isdigit() or int(value) < 1:
@@ -84,6 +89,9 @@ def resolve_all(config: EvaluateConfig) -> list[Benchmark]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(f"--benchmarks: {', '.join(twice)} named twice")
+    stray = [item for item in config.k if item.partition("=")[0] not in names]
+    if stray:
+        raise InputError(f"--k {','.join(stray)}: no such benchmark in --benchmarks ({', '.join(names)})")
     return found
 
 
