@@ -233,6 +233,19 @@ def test_gated_gpqa_says_how_to_get_access_then_loads(hub, tmp_path, capsys, mon
     assert len(rows) == 16 and rows == gpqa.load(GPQA, samples=2)
 
 
+def test_an_unreachable_hub_says_so_not_that_the_file_is_missing(hub, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """Offline and not cached, huggingface_hub raises LocalEntryNotFoundError, a subclass of
+    EntryNotFoundError: it read "the Hub dataset has no file test.jsonl", hiding the network."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    out = tmp_path / "eval"
+    assert evaluate_cli.main(["--model", str(tmp_path), "--benchmarks", "livecodebench", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "could not reach the Hub for test.jsonl" in err and "not in the local cache" in err
+    assert "livecodebench=" in err and "has no file" not in err and not out.exists()
+
+
 def _csv_text() -> str:
     import csv
     import io

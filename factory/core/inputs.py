@@ -53,9 +53,14 @@ def hub_file(repo_id: str, filename: str, *, what: str, local_flag: str) -> Path
     a gated repo says how to get access, an unreachable Hub how to give a local copy (`local_flag`)."""
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+        from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
+                                            RepositoryNotFoundError)
 
         return Path(hf_hub_download(repo_id, filename, repo_type="dataset"))
+    except LocalEntryNotFoundError as e:   # before its parent, EntryNotFoundError: the Hub was not reached
+        raise InputError(f"{what}: could not reach the Hub for {filename} of the dataset {repo_id}, and it is "
+                         f"not in the local cache ({first_line(e)}); without a network, give a local copy: "
+                         f"{local_flag}") from None
     except GatedRepoError:
         raise InputError(f"{what}: the Hub dataset {repo_id} is gated: accept its terms on its Hub page while "
                          f"logged in, then log in here (`hf auth login`, or set HF_TOKEN) and rerun; "
