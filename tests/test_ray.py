@@ -157,6 +157,9 @@ def test_dry_run_prints_the_ray_plan_and_writes_nothing(tiny_model, tmp_path):
     (["--replicas", "2"], "--replicas need --backend ray"),
     (["--backend", "ray", "--replicas", "0"], "--replicas must be at least 1"),
     (["--backend", "ray", "--endpoints", "http://127.0.0.1:9"], "two different teachers"),
+    # Ray retries a closed HOST:PORT for ever (a probe's dry run never ended)
+    (["--backend", "ray", "--ray-address", "127.0.0.1:1", "--dry-run"], "--ray-address 127.0.0.1:1: nothing answers"),
+    (["--backend", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: nothing answers there"),
 ])
 def test_bad_ray_flags_exit_2(tiny_model, tmp_path, flags, message):
     problems = write_jsonl(tmp_path / "p.jsonl", make_problems(2))

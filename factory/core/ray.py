@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from factory.core import logs
@@ -48,6 +49,8 @@ def connect(address: str | None, verbose: bool = False) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
+    if address:
+        _check_reachable(address)
     quiet = logs.log_file() is not None and not verbose
     kw: dict[str, Any] = dict(log_to_driver=not quiet, include_dashboard=False)
     if quiet:
@@ -74,3 +77,17 @@ def connect(address: str | None, verbose: bool = False) -> bool:
     # A batch of 32k-token traces can take longer than Ray Data's 30 minutes "no progress" limit.
     ctx.execution_no_progress_timeout_s = -1
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT with nothing listening is one error line: Ray itself retries it for ever
+    (`auto`, `ray://` and other forms are left to Ray)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(f"--ray-address {address}: nothing answers there ({e.strerror or e}); start the head "
+                         f"with `ray start --head` and give the address it prints, or leave --ray-address out "
+                         f"for a local Ray instance") from None
