@@ -52,6 +52,7 @@ def test_fields_named_like_trace_columns_are_renamed(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b'{"problem": "ok"}\n{"problem": "broken"\n', r"p\.jsonl:2: malformed JSON"),
+    (b'{"problem": "a\tb"}\n', r"p\.jsonl:1: malformed JSON \(Invalid control character at column 15\)"),
     (b'{"problem": "ok"}\n\n{"problem": "caf\xe9"}\n', r"p\.jsonl:3: not valid UTF-8 \(byte 0xe9"),
     (b'{"problem": "ok"}\n[1, 2]\n', r"p\.jsonl:2: expected a JSON object"),
     (b'{"question": "no problem field"}\n', r"p\.jsonl:1: missing problem field 'problem' \(fields present: question"),

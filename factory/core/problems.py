@@ -71,7 +71,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise InputError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+            raise InputError(f"{where}: malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno})") from None
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected a JSON object per line, got {type(obj).__name__}")
         yield where, obj
@@ -83,7 +83,7 @@ def _iter_json(path: Path) -> Iterator[tuple[str, dict]]:
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not valid UTF-8 (byte offset {e.start})") from None
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+        raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg.removesuffix(' at')} at column {e.colno})") from None
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of objects (or use .jsonl)")
     for i, obj in enumerate(data):
