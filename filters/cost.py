@@ -103,6 +103,9 @@ def _div(value, n: int):
     return round(value / n, 1)
 
 
+PRICED = {"devices": "device-hour", "tokens": "million tokens"}   # what each of `money`'s prices is per
+
+
 def _priced(tally: dict, prices: Prices) -> dict:
     """The tally with its money, where a price is given: device-hours (every kind at the one price)
     and tokens (prompt and completion)."""
@@ -131,7 +134,7 @@ def lines(cost: dict) -> list[str]:
         money = per.get("money") or {}
         out.append(f"one accepted trace: {per['prompt_tokens'] + per['completion_tokens']:,.0f} tokens, "
                    + ", ".join(f"{v:,.1f} {k}-seconds" for k, v in sorted((per.get("device_seconds") or {}).items()))
-                   + "".join(f"; {v:.4g} at your {k} price" for k, v in money.items()))
+                   + "".join(f"; {v:.4g} at your price per {PRICED[k]}" for k, v in money.items()))
     rejected = cost.get("rejected")
     if rejected:
         share = rejected["completion_tokens"] / max(1, cost["input"]["completion_tokens"])

@@ -160,8 +160,9 @@ def cluster(config: GenerateConfig, pilot: Pilot) -> Cluster:
             kind, each = "gpu", world
         else:
             kind, each = "cpu", where.cpus_per_replica
+        address = where.address if config.ray_address else "no --ray-address: this machine"
         return Cluster(kind, where.fits_at_once * each,
-                       f"Ray ({where.address}; {where.cluster_summary()}): {where.fits_at_once} of "
+                       f"Ray ({address}; {where.cluster_summary()}): {where.fits_at_once} of "
                        f"{where.replicas} replica(s) at once, {each:g} {kind}(s) each")
     if world > 1:
         return Cluster("gpu", world, f"one engine of {shape}")

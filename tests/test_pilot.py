@@ -132,7 +132,7 @@ def test_with_ray_the_cluster_is_where_the_dry_run_places_the_replicas(tmp_path,
                               kind="cpu")
     assert code == 0
     fits = min(2, int(cpus))
-    assert f"cluster           {fits} cpu(s): Ray (a local Ray instance started for the run; " in out
+    assert f"cluster           {fits} cpu(s): Ray (no --ray-address: this machine; " in out
     assert f"{fits} of 2 replica(s) at once, 1 cpu(s) each" in out
     found = pilot.read_pilot(tmp_path / "pilot")
     expected = pilot.plan(found, 800_000, samples=4, where=pilot.Cluster("cpu", fits, ""))
