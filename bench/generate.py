@@ -109,15 +109,20 @@ def measure(name: str, args, work: Path) -> dict:
             "eager": info["enforce_eager"], "layout": info.get("distributed_executor_backend", "mp")}
 
 
+def _rounds(results: dict[str, list[tuple[int, float]]], first: str = "path") -> None:
+    """Each side's rounds: tokens, seconds, tokens/s."""
+    print(f"{first:<10}{'round':>6}{'tokens':>10}{'seconds':>10}{'tok/s':>10}")
+    for side, runs in results.items():
+        for i, (tokens, secs) in enumerate(runs):
+            print(f"{side:<10}{i:>6}{tokens:>10}{secs:>10.2f}{tokens / secs:>10.0f}")
+
+
 def report(m: dict) -> float:
     w = m["w"]
     print(f"\n[{m['name']}] {m['requests']} requests, temperature {w['temperature']}, top-p 0.95, max "
           f"{w['max_tokens']} new tokens, {Path(w['model']).name}; engine: dtype {m['dtype']} ({m['why']}), "
           f"{'eager' if m['eager'] else 'compiled'}, executor {m['layout']}, start-up {m['start_s']:.1f}s")
-    print(f"{'path':<10}{'round':>6}{'tokens':>10}{'seconds':>10}{'tok/s':>10}")
-    for path, runs in m["results"].items():
-        for i, (tokens, secs) in enumerate(runs):
-            print(f"{path:<10}{i:>6}{tokens:>10}{secs:>10.2f}{tokens / secs:>10.0f}")
+    _rounds(m["results"])
     ratio = m["rates"]["factory"] / m["rates"]["bare"]
     print(f"median output tok/s: bare {m['rates']['bare']:,.0f}, factory {m['rates']['factory']:,.0f}; "
           f"factory/bare = {ratio:.3f} (goal >= 0.90) {'PASS' if ratio >= 0.90 else 'MISS'}")
@@ -189,12 +194,8 @@ def tuned(args, work: Path) -> None:
     print(f"\n[tuned] 2. side by side, {args.tuned_problems} lab problems x 4 samples, {args.tuned_rounds} rounds, "
           f"fresh engines; tuned = {json.dumps(report['engine_args']) or '(the default)'}")
     results = _side_by_side(work, args, report["engine_args"])
-    print(f"{'side':<10}{'round':>6}{'tokens':>10}{'seconds':>10}{'tok/s':>10}")
-    rates = {}
-    for side, runs in results.items():
-        for i, (tokens, secs) in enumerate(runs):
-            print(f"{side:<10}{i:>6}{tokens:>10}{secs:>10.2f}{tokens / secs:>10.0f}")
-        rates[side] = statistics.median(t / s for t, s in runs)
+    _rounds(results, first="side")
+    rates = {side: statistics.median(t / s for t, s in runs) for side, runs in results.items()}
     print(f"median output tok/s: bare {rates['bare']:,.0f}, default {rates['default']:,.0f}, "
           f"tuned {rates['tuned']:,.0f}; tuned/default = {rates['tuned'] / rates['default']:.2f}x, "
           f"default/bare = {rates['default'] / rates['bare']:.2f}x")
