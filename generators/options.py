@@ -103,7 +103,7 @@ class EngineOptions(Options):
                   (self.pipeline_parallel_size >= 1,
                    f"--pipeline-parallel-size must be at least 1, not {self.pipeline_parallel_size}"),
                   (self.max_pending >= 1, "--max-pending must be at least 1")])
-        where = "--engine-args"
+        path = None   # the file --engine-args named, if it named one
         if self.engine_args and not self.engine_args.lstrip().startswith("{"):
             path = Path(self.engine_args)
             if not path.is_file():
@@ -112,16 +112,14 @@ class EngineOptions(Options):
                 self.engine_args = path.read_text(encoding="utf-8")   # its content is what the run records
             except (UnicodeDecodeError, OSError) as e:
                 raise ValueError(f"--engine-args {path}: cannot be read ({e})") from None
-            where = f"--engine-args {path}"
         if self.engine_args:
             try:
                 extra = json.loads(self.engine_args)
             except json.JSONDecodeError as e:
-                file = where.removeprefix("--engine-args ")
-                raise ValueError(f"{file}:{e.lineno}: not valid JSON ({e.msg})" if file != where
+                raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})" if path
                                  else f"--engine-args is not valid JSON: {e}") from None
             if not isinstance(extra, dict):
-                raise ValueError(f"{where} must be a JSON object")
+                raise ValueError(f"--engine-args {path or ''}".rstrip() + " must be a JSON object")
 
     @property
     def extra(self) -> dict[str, Any]:

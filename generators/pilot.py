@@ -166,6 +166,11 @@ def cluster(config: GenerateConfig, pilot: Pilot) -> Cluster:
                        f"{where.replicas} replica(s) at once, {each:g} {kind}(s) each")
     if world > 1:
         return Cluster("gpu", world, f"one engine of {shape}")
+    return held(pilot)
+
+
+def held(pilot: Pilot) -> Cluster:
+    """What the pilot's generation held, on average: the cluster when nothing else names one."""
     if pilot.devices:
         return Cluster(pilot.devices["kind"], pilot.devices["count"], "what the pilot held")
     return Cluster(None, None, "unknown: give --gpus")
@@ -186,8 +191,7 @@ def plan(pilot: Pilot, target: int, samples: int, where: Cluster | None = None) 
     traces = problems * samples
     per_trace = {k: v / pilot.traces for k, v in pilot.device_seconds.items()}
     device_seconds = {k: v * traces for k, v in per_trace.items()}
-    if where is None:
-        where = Cluster(**(pilot.devices or {"kind": None, "count": None}), how="what the pilot held")
+    where = where or held(pilot)
     # The pilot's throughput per device carries over only to the same kind of device.
     wall = device_seconds.get(where.kind) if where.count else None
     return {"target": target, "samples": samples, "mean_yield": float(ys.mean()), "pilot_problems": len(ys),

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from factory.core.errors import InputError, RuntimeFailure
+from factory.core.errors import InputError, RuntimeFailure, first_line
 from factory.core.shards import atomic_write_json
 from generators.options import Options
 
@@ -94,18 +94,15 @@ def run_trial(name: str, args: dict, measure: Callable[[dict], tuple[int, float]
     try:
         tokens, seconds = measure(args)
     except Exception as e:  # a setting this engine refuses: recorded, the others still run
+        error = f"{type(e).__name__}: {first_line(e)[:200]}"
         if first and isinstance(e, InputError):
             raise
         if first:
-            raise RuntimeFailure(f"--tune: the engine as given failed its trial ({type(e).__name__}: {_first(e)}); "
+            raise RuntimeFailure(f"--tune: the engine as given failed its trial ({error}); "
                                  "nothing was written: rerun the same command") from None
-        return {"trial": name, "set": args, "error": f"{type(e).__name__}: {_first(e)}"}
+        return {"trial": name, "set": args, "error": error}
     return {"trial": name, "set": args, "completion_tokens": tokens, "seconds": round(seconds, 3),
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None}
-
-
-def _first(e: Exception) -> str:
-    return str(e).splitlines()[0][:200] if str(e) else ""
 
 
 def tune(config, measure: Callable[[dict], tuple[int, float]], gpu: bool) -> dict:

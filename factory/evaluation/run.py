@@ -77,9 +77,13 @@ class EvaluateConfig(SamplingOptions, ProblemOptions, TeacherOptions, ShardOptio
         if self.paper != "auto":
             paper.match(self.paper, self.model)   # a name the table does not have fails here
 
+    @property
+    def k_overrides(self) -> dict[str, int]:
+        """--k as {benchmark: k} (its items checked in `check`)."""
+        return {name: int(value) for name, _, value in (item.partition("=") for item in self.k)}
+
     def k_for(self, name: str) -> int:
-        overrides = dict(item.split("=", 1) for item in self.k)
-        return int(overrides.get(name, self.samples))
+        return self.k_overrides.get(name, self.samples)
 
 
 def resolve_all(config: EvaluateConfig) -> list[Benchmark]:
@@ -89,7 +93,7 @@ def resolve_all(config: EvaluateConfig) -> list[Benchmark]:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InputError(f"--benchmarks: {', '.join(twice)} named twice")
-    stray = [item for item in config.k if item.partition("=")[0] not in names]
+    stray = [f"{name}={k}" for name, k in config.k_overrides.items() if name not in names]
     if stray:
         raise InputError(f"--k {','.join(stray)}: no such benchmark in --benchmarks ({', '.join(names)})")
     return found
